@@ -1,0 +1,291 @@
+"""Every layer is one dense map applied to patches.
+
+* ``dense``      -- the map itself: ``x @ w + b`` (Flax ``Linear`` layout).
+* ``conv``       -- the dense map *shared* across positions: ``jax.vmap(dense)``
+                    over patches with the weight broadcast (``in_axes=None``).
+* ``local_conv`` -- the same map, *unshared*: weights vmapped with the patches.
+* ``mlp_conv``   -- Network-in-Network: a shared MLP over patches (kernel 1 gives
+                    a stack of 1x1 convolutions).
+* ``fc_as_conv`` -- LeCun's view: a fully connected layer is a convolution whose
+                    window is the whole input.
+
+``vmap`` of a matrix-vector product with a shared matrix lowers to a single
+``dot_general`` per layer (or per group), so XLA sees one GEMM.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from jaxcnn import _shapes
+from jaxcnn._shapes import Geometry
+from jaxcnn.patches import _extract
+
+__all__ = ["dense", "conv", "local_conv", "mlp_conv", "fc_as_conv"]
+
+
+def dense(x: jax.Array, w: jax.Array, b: jax.Array | None = None, *, precision=None
+          ) -> jax.Array:
+    """The shared dense map ``x @ w + b``.
+
+    Args:
+      x: ``(*batch, in_features)``.
+      w: ``(in_features, out_features)`` (Flax ``Linear`` layout).
+      b: optional ``(out_features,)``.
+      precision: passed to ``jnp.matmul`` (e.g. ``jax.lax.Precision.HIGHEST``).
+
+    Returns:
+      ``(*batch, out_features)``.
+
+    Example:
+      >>> dense(jnp.ones((4, 3)), jnp.ones((3, 2))).shape
+      (4, 2)
+    """
+    x, w = jnp.asarray(x), jnp.asarray(w)
+    if w.ndim != 2:
+        raise _shapes._err("w", "a 2-D weight (in_features, out_features)", f"shape {w.shape}")
+    if x.ndim < 1 or x.shape[-1] != w.shape[0]:
+        raise _shapes._err("x", f"shape (*batch, {w.shape[0]}) to match w {tuple(w.shape)}",
+                           f"shape {tuple(x.shape)}")
+    y = jnp.matmul(x, w, precision=precision)
+    if b is not None:
+        b = jnp.asarray(b)
+        _shapes.check_shape(b, (w.shape[1],), name="b", what="(out_features,)")
+        y = y + b
+    return y
+
+
+# --------------------------------------------------------------------------- conv
+
+
+@functools.partial(jax.jit, static_argnames=("geom", "groups", "precision"))
+def _conv(x, kernel, bias, geom: Geometry, groups: int, precision):
+    patches = _extract(x, geom)  # (*b, *out, K * C_in)
+    lead = patches.shape[:-1]
+    cin_g, cout = kernel.shape[-2:]
+    p = patches.reshape(-1, geom.window, groups, cin_g)
+    p = jnp.swapaxes(p, 1, 2).reshape(p.shape[0], groups, geom.window * cin_g)
+    w = kernel.reshape(geom.window * cin_g, groups, cout // groups).swapaxes(0, 1)
+    per_group = jax.vmap(functools.partial(dense, precision=precision), in_axes=(0, 0))
+    shared = jax.vmap(per_group, in_axes=(0, None))  # the weight is shared over positions
+    y = shared(p, w).reshape(*lead, cout)
+    return y if bias is None else y + bias
+
+
+def conv(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None, *, strides=1,
+         padding="VALID", dilation=1, groups: int = 1, precision=None) -> jax.Array:
+    """N-D convolution as a shared dense map vmapped over patches.
+
+    Equal to ``lax.conv_general_dilated(x, kernel, strides, padding,
+    rhs_dilation=dilation, feature_group_count=groups)`` with channels-last
+    ('...HWC', 'HWIO') layouts, plus ``bias``.
+
+    Args:
+      x: ``(*batch, *spatial, C_in)``; ``batch`` may be empty.
+      kernel: ``(*kernel_size, C_in // groups, C_out)``; ``n = kernel.ndim - 2``
+        spatial dims.
+      bias: optional ``(C_out,)``.
+      strides: int or ``n`` ints.
+      padding: ``"VALID"``, ``"SAME"``, ``"CIRCULAR"``, int, or ``n`` ``(low, high)`` pairs.
+      dilation: int or ``n`` ints (kernel / "atrous" dilation).
+      groups: feature groups; must divide ``C_in`` and ``C_out``.
+      precision: matmul precision (``None`` = backend default).
+
+    Returns:
+      ``(*batch, *out_spatial, C_out)``.
+
+    Example:
+      >>> x = jnp.ones((8, 32, 32, 3)); k = jnp.ones((3, 3, 3, 16))
+      >>> conv(x, k, padding="SAME").shape
+      (8, 32, 32, 16)
+    """
+    x, kernel = jnp.asarray(x), jnp.asarray(kernel)
+    if kernel.ndim < 3:
+        raise _shapes._err("kernel", "shape (*kernel_size, C_in // groups, C_out) with >= 1 "
+                           "spatial dim", f"shape {tuple(kernel.shape)}")
+    n = kernel.ndim - 2
+    _shapes.check_input(x, n)
+    groups = _shapes.check_groups(groups, x.shape[-1], kernel.shape[-1], kernel.shape[-2])
+    geom = _shapes.geometry(x.shape[-n - 1:-1], kernel.shape[:n], strides=strides,
+                            padding=padding, dilation=dilation)
+    if bias is not None:
+        bias = jnp.asarray(bias)
+        _shapes.check_shape(bias, (kernel.shape[-1],), name="bias", what="(C_out,)")
+    return _conv(x, kernel, bias, geom, groups, precision)
+
+
+# --------------------------------------------------------------------- local conv
+
+
+@functools.partial(jax.jit, static_argnames=("geom", "precision"))
+def _local_conv(x, kernel, bias, geom: Geometry, precision):
+    patches = _extract(x, geom)  # (*b, *out, K * C_in)
+    n = geom.ndim
+    lead, out = patches.shape[:-n - 1], geom.out_spatial
+    positions = math.prod(out)
+    p = patches.reshape(-1, positions, patches.shape[-1])  # (B, P, K*C_in)
+    w = kernel.reshape(positions, patches.shape[-1], kernel.shape[-1])  # (P, K*C_in, C_out)
+    b = None if bias is None else bias.reshape(positions, -1)
+    unshared = jax.vmap(functools.partial(dense, precision=precision),
+                        in_axes=(1, 0, None if b is None else 0), out_axes=1)
+    y = unshared(p, w, b)  # (B, P, C_out)
+    return y.reshape(*lead, *out, kernel.shape[-1])
+
+
+def local_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None, *, strides=1,
+               padding="VALID", dilation=1, precision=None) -> jax.Array:
+    """Locally connected layer: the dense map with *unshared* weights per position.
+
+    Equal to ``lax.conv_general_dilated_local`` (with our channels-last kernel
+    layout). The weights are vmapped together with the patches.
+
+    Args:
+      x: ``(*batch, *spatial, C_in)``.
+      kernel: ``(*out_spatial, *kernel_size, C_in, C_out)`` (kernel dims unfused);
+        ``n = (kernel.ndim - 2) // 2``.
+      bias: optional ``(*out_spatial, C_out)`` (one bias per position and channel).
+      strides, padding, dilation, precision: as in :func:`conv`.
+
+    Returns:
+      ``(*batch, *out_spatial, C_out)``.
+
+    Example:
+      >>> x = jnp.ones((8, 6, 6, 3)); k = jnp.ones((4, 4, 3, 3, 3, 5))
+      >>> local_conv(x, k).shape
+      (8, 4, 4, 5)
+    """
+    x, kernel = jnp.asarray(x), jnp.asarray(kernel)
+    if kernel.ndim < 4 or kernel.ndim % 2:
+        raise _shapes._err("kernel", "shape (*out_spatial, *kernel_size, C_in, C_out) with "
+                           "equal numbers of out_spatial and kernel dims",
+                           f"shape {tuple(kernel.shape)}")
+    n = (kernel.ndim - 2) // 2
+    _shapes.check_input(x, n, kernel.shape[-2])
+    geom = _shapes.geometry(x.shape[-n - 1:-1], kernel.shape[n:2 * n], strides=strides,
+                            padding=padding, dilation=dilation)
+    _shapes.check_shape(kernel, (*geom.out_spatial, *geom.kernel_size, *kernel.shape[-2:]),
+                        name="kernel", what="(*out_spatial, *kernel_size, C_in, C_out) for "
+                        f"output spatial shape {geom.out_spatial}")
+    if bias is not None:
+        bias = jnp.asarray(bias)
+        _shapes.check_shape(bias, (*geom.out_spatial, kernel.shape[-1]), name="bias",
+                            what="(*out_spatial, C_out)")
+    return _local_conv(x, kernel, bias, geom, precision)
+
+
+# ----------------------------------------------------------------------- mlp conv
+
+
+def _layer_arrays(layer, i: int):
+    if isinstance(layer, dict):
+        w = layer.get("kernel", layer.get("w"))
+        b = layer.get("bias", layer.get("b"))
+    elif isinstance(layer, Sequence) and len(layer) in (1, 2):
+        w, b = layer[0], (layer[1] if len(layer) == 2 else None)
+    else:
+        w, b = layer, None
+    if w is None:
+        raise _shapes._err(f"layers[{i}]", "a (w, b) pair, a dict with 'kernel'/'w', or an array",
+                           type(layer).__name__)
+    return jnp.asarray(w), (None if b is None else jnp.asarray(b))
+
+
+def mlp_conv(x: jax.Array, layers, *, kernel_size, strides=1, padding="VALID", dilation=1,
+             activation: Callable[[jax.Array], jax.Array] = jax.nn.relu, precision=None
+             ) -> jax.Array:
+    """Network-in-Network "MLPconv": one MLP shared across all patches.
+
+    The first layer reads a whole window, the later ones act per position (they
+    are 1x1 convolutions). ``activation`` follows every layer but the last, so
+    the output is linear (add an activation or a norm after it as you like).
+    With ``kernel_size=(1,)*n`` this is a per-position MLP, i.e. a stack of 1x1
+    convolutions.
+
+    Args:
+      x: ``(*batch, *spatial, C_in)``.
+      layers: sequence of ``(w, b)`` pairs (``b`` may be ``None``) or dicts with
+        ``kernel``/``bias``. The first ``w`` is ``(prod(kernel_size) * C_in, H_1)``
+        or an HWIO kernel ``(*kernel_size, C_in, H_1)``; the rest are
+        ``(H_i, H_{i+1})``.
+      kernel_size: window of the first layer, one int per spatial dim.
+      strides, padding, dilation, precision: as in :func:`conv`.
+      activation: elementwise nonlinearity between layers.
+
+    Returns:
+      ``(*batch, *out_spatial, H_last)``.
+
+    Example:
+      >>> x = jnp.ones((2, 8, 8, 3))
+      >>> layers = [(jnp.ones((27, 16)), None), (jnp.ones((16, 10)), jnp.zeros(10))]
+      >>> mlp_conv(x, layers, kernel_size=(3, 3)).shape
+      (2, 6, 6, 10)
+    """
+    ks = _shapes.kernel_size_tuple(kernel_size)
+    n = len(ks)
+    x = jnp.asarray(x)
+    _shapes.check_input(x, n)
+    if not isinstance(layers, Sequence) or len(layers) == 0:
+        raise _shapes._err("layers", "a non-empty sequence of (w, b) pairs", layers)
+    params = [_layer_arrays(layer, i) for i, layer in enumerate(layers)]
+    w0, b0 = params[0]
+    if w0.ndim == n + 2:
+        _shapes.check_shape(w0, (*ks, x.shape[-1], w0.shape[-1]), name="layers[0]",
+                            what="(*kernel_size, C_in, H_1)")
+        params[0] = (w0.reshape(-1, w0.shape[-1]), b0)
+    features = math.prod(ks) * x.shape[-1]
+    for i, (w, b) in enumerate(params):
+        _shapes.check_shape(w, (features, w.shape[-1] if w.ndim == 2 else -1),
+                            name=f"layers[{i}]", what="weight (in_features, out_features)")
+        if b is not None:
+            _shapes.check_shape(b, (w.shape[1],), name=f"layers[{i}]", what="bias (out_features,)")
+        features = w.shape[1]
+    geom = _shapes.geometry(x.shape[-n - 1:-1], ks, strides=strides, padding=padding,
+                            dilation=dilation)
+    patches = _extract(x, geom)
+
+    def mlp(patch):
+        h = patch
+        for i, (w, b) in enumerate(params):
+            h = dense(h, w, b, precision=precision)
+            if i < len(params) - 1:
+                h = activation(h)
+        return h
+
+    lead = patches.shape[:-1]
+    y = jax.vmap(mlp)(patches.reshape(-1, patches.shape[-1]))
+    return y.reshape(*lead, y.shape[-1])
+
+
+# ------------------------------------------------------------------- FC as conv
+
+
+def fc_as_conv(W: jax.Array, in_shape) -> jax.Array:
+    """A dense layer as a convolution whose window is the whole input.
+
+    ``conv(x, fc_as_conv(W, in_shape))`` has shape ``(*batch, 1, ..., 1, C_out)``
+    and equals ``x.reshape(*batch, -1) @ W`` (VALID padding).
+
+    Args:
+      W: ``(prod(in_shape), C_out)`` dense weight (``x @ W`` layout, C-order flattening).
+      in_shape: ``(*spatial, C_in)``.
+
+    Returns:
+      Kernel ``(*spatial, C_in, C_out)``.
+
+    Example:
+      >>> fc_as_conv(jnp.ones((4 * 4 * 3, 10)), (4, 4, 3)).shape
+      (4, 4, 3, 10)
+    """
+    in_shape = _shapes.in_shape_tuple(in_shape)
+    W = jnp.asarray(W)
+    if W.ndim != 2:
+        raise _shapes._err("W", "a 2-D dense weight (in_features, out_features)",
+                           f"shape {tuple(W.shape)}")
+    _shapes.check_shape(W, (math.prod(in_shape), W.shape[1]), name="W",
+                        what=f"(prod(in_shape)={math.prod(in_shape)}, out_features)")
+    return W.reshape(*in_shape, W.shape[1])

@@ -1,0 +1,111 @@
+"""Patch extraction by strided slicing, and output shapes.
+
+A windowed layer sees its input through patches: for every output position,
+the (dilated) window of the padded input, flattened. jaxcnn builds the patch
+tensor from ``prod(kernel_size)`` strided slices of the padded input — one
+slice per kernel offset — instead of ``lax.conv_general_dilated_patches``
+(an identity-kernel convolution that is several times slower on CPU).
+
+Patch layout (the contract): kernel offsets in row-major order, channel
+fastest, so ``patch.reshape(*kernel_size, C)`` is the window, and a patch
+dotted with ``kernel.reshape(-1, C_out)`` of an HWIO kernel is the convolution.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxcnn import _shapes
+from jaxcnn._shapes import Geometry
+
+__all__ = ["extract_patches", "output_shape"]
+
+
+def output_shape(in_spatial, kernel_size, *, strides=1, padding="VALID", dilation=1
+                 ) -> tuple[int, ...]:
+    """Spatial output shape of a windowed layer, exactly as ``lax`` computes it.
+
+    Args:
+      in_spatial: input spatial shape, e.g. ``(32, 32)``.
+      kernel_size: window size, one int per spatial dim.
+      strides: int or one int per spatial dim.
+      padding: ``"VALID"``, ``"SAME"``, ``"CIRCULAR"``, an int, or ``(low, high)`` pairs.
+      dilation: int or one int per spatial dim (kernel dilation).
+
+    Returns:
+      The output spatial shape as a tuple of ints.
+
+    Example:
+      >>> output_shape((32, 32), (9, 9), strides=2, padding="SAME")
+      (16, 16)
+    """
+    return _shapes.geometry(in_spatial, kernel_size, strides=strides, padding=padding,
+                            dilation=dilation).out_spatial
+
+
+def pad_input(x: jax.Array, geom: Geometry) -> jax.Array:
+    """Pads the spatial dims of ``x: (*batch, *spatial, C)`` as ``geom`` says."""
+    n = geom.ndim
+    if not any(lo or hi for lo, hi in geom.pads):
+        return x
+    widths = [(0, 0)] * (x.ndim - n - 1) + list(geom.pads) + [(0, 0)]
+    return jnp.pad(x, widths, mode="wrap" if geom.wrap else "constant")
+
+
+def _window_slices(xp: jax.Array, geom: Geometry) -> list[jax.Array]:
+    """One strided slice of the padded input per kernel offset (row-major)."""
+    n = geom.ndim
+    lead = xp.ndim - n - 1
+    slices = []
+    for offset in itertools.product(*(range(k) for k in geom.kernel_size)):
+        start = [0] * lead + [o * d for o, d in zip(offset, geom.dilation)] + [0]
+        limit = ([xp.shape[i] for i in range(lead)]
+                 + [s + (m - 1) * st + 1 for s, m, st in
+                    zip(start[lead:lead + n], geom.out_spatial, geom.strides)]
+                 + [xp.shape[-1]])
+        strides = [1] * lead + list(geom.strides) + [1]
+        slices.append(lax.slice(xp, start, limit, strides))
+    return slices
+
+
+@functools.partial(jax.jit, static_argnames=("geom",))
+def _extract(x: jax.Array, geom: Geometry) -> jax.Array:
+    xp = pad_input(x, geom)
+    windows = jnp.stack(_window_slices(xp, geom), axis=-2)  # (*b, *out, K, C)
+    return windows.reshape(*windows.shape[:-2], -1)
+
+
+def extract_patches(x: jax.Array, kernel_size, *, strides=1, padding="VALID", dilation=1
+                    ) -> jax.Array:
+    """Extracts flattened (dilated, strided, padded) windows of ``x``.
+
+    Args:
+      x: input ``(*batch, *spatial, C)``; ``batch`` may be empty.
+      kernel_size: window size, a sequence of ints (its length is the number of
+        spatial dims ``n``; 1, 2 and 3 are typical).
+      strides: int or ``n`` ints.
+      padding: ``"VALID"``, ``"SAME"`` (lax's SAME), ``"CIRCULAR"``, an int, or
+        ``n`` ``(low, high)`` pairs.
+      dilation: int or ``n`` ints (spacing between window taps).
+
+    Returns:
+      Patches of shape ``(*batch, *out_spatial, prod(kernel_size) * C)``, kernel
+      offsets row-major and channels fastest: ``p[..., :].reshape(*kernel_size, C)``
+      is the window at that output position.
+
+    Example:
+      >>> x = jnp.ones((2, 8, 8, 3))
+      >>> extract_patches(x, (3, 3), strides=2, padding="SAME").shape
+      (2, 4, 4, 27)
+    """
+    ks = _shapes.kernel_size_tuple(kernel_size)
+    x = jnp.asarray(x)
+    _shapes.check_input(x, len(ks))
+    geom = _shapes.geometry(x.shape[-len(ks) - 1:-1], ks, strides=strides, padding=padding,
+                            dilation=dilation)
+    return _extract(x, geom)
