@@ -1,0 +1,41 @@
+# Quick start:  make run   (main experiment, CPU minutes)   |   make test   (test suite)
+# Each target creates .venv and installs the package with its test extras first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUT    ?= results
+
+.PHONY: install run test figures smoke bench bench-gpu demo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m experiments.learn_conv --preset default --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2
+
+demo: $(STAMP)
+	$(BIN)/python -m experiments.equivalence
+
+figures: $(STAMP)
+	$(BIN)/python -m experiments.all --preset default --out $(OUT)
+
+smoke: $(STAMP)
+	$(BIN)/python -m experiments.all --preset smoke --out $(OUT)/smoke
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run --suite cpu --out benchmarks/results_cpu.json
+
+bench-gpu:
+	PYTHONPATH=. python3 -m benchmarks.run --suite gpu --out benchmarks/results_gpu.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

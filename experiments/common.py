@@ -1,0 +1,146 @@
+"""Command line, devices, data and output helpers shared by every experiment.
+
+Every experiment is ``python -m experiments.NAME --preset smoke|default|paper
+[--dataset D] [--data-path P] [--devices N] [--out DIR] [--resume] [--seed S]``
+and writes ``DIR/NAME.json`` plus PNG figures. Bad input never reaches JAX: it
+is rejected here with one clear line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+PRESETS = ("smoke", "default", "paper")
+DATASETS = ("mnist1d", "mnist1d_shuffled", "digits", "nlgp", "cifar10", "cifar100", "svhn")
+FILE_DATASETS = ("cifar10", "cifar100", "svhn")
+
+
+class CLIError(Exception):
+    """A user error on the command line: printed as one line, exit status 2."""
+
+
+def build_parser(name: str, description: str, *, datasets: Sequence[str] | None = DATASETS,
+                 default_dataset: str | None = "mnist1d") -> argparse.ArgumentParser:
+    """The common argument parser (experiments may add their own flags)."""
+    p = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=description)
+    p.add_argument("--preset", default="default",
+                   help=f"one of {', '.join(PRESETS)} (smoke: seconds, CI; default: CPU "
+                        "minutes; paper: published scale, GPU)")
+    if datasets:
+        p.add_argument("--dataset", default=default_dataset,
+                       help=f"one of {', '.join(datasets)}")
+        p.add_argument("--data-path", default=None,
+                       help="folder or archive with the standard files (cifar10/cifar100/svhn)")
+    p.add_argument("--devices", type=int, default=None,
+                   help="number of local devices for data parallelism (default: 1)")
+    p.add_argument("--out", default="results", help="output folder for JSON and figures")
+    p.add_argument("--seed", type=int, default=0, help="PRNG seed")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the last checkpoint in OUT/checkpoints/NAME")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(_datasets=tuple(datasets or ()), _name=name)
+    return p
+
+
+def validate_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Checks the common flags; raises :class:`CLIError` with a one-line reason."""
+    if args.preset not in PRESETS:
+        raise CLIError(f"--preset: expected one of {', '.join(PRESETS)}, got {args.preset!r}")
+    datasets = getattr(args, "_datasets", ())
+    if datasets:
+        if args.dataset not in datasets:
+            raise CLIError(f"--dataset: expected one of {', '.join(datasets)}, "
+                           f"got {args.dataset!r}")
+        if args.dataset in FILE_DATASETS:
+            if not args.data_path:
+                raise CLIError(f"--data-path: required for --dataset {args.dataset} (the folder "
+                               "or archive with the standard files); nothing is downloaded")
+            if not os.path.exists(args.data_path):
+                raise CLIError(f"--data-path: expected an existing file or folder, "
+                               f"got {args.data_path!r}")
+        elif args.data_path:
+            raise CLIError(f"--data-path: only used with {', '.join(FILE_DATASETS)}; "
+                           f"--dataset {args.dataset} is generated offline")
+    if args.devices is not None:
+        import jax
+
+        available = jax.local_device_count()
+        if args.devices < 1 or args.devices > available:
+            raise CLIError(f"--devices: expected an int in [1, {available}] (local "
+                           f"{jax.default_backend()} devices), got {args.devices}")
+    return args
+
+
+def run_cli(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser,
+            argv: Sequence[str] | None = None):
+    """Parses ``argv``, validates, runs ``main(args)``; user errors exit with status 2."""
+    args = parser.parse_args(argv)
+    try:
+        validate_args(args)
+        return main(args)
+    except CLIError as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def load_data(name: str, *, path: str | None = None, key=None, **kwargs) -> dict:
+    """Loads a dataset by name; file errors become :class:`CLIError`."""
+    from jaxcnn import data as jdata
+
+    try:
+        return jdata.load(name, path=path, **({"key": key} if key is not None else {}), **kwargs)
+    except (FileNotFoundError, ValueError) as e:
+        raise CLIError(f"--dataset {name}: {e}") from None
+
+
+def checkpoint_dir(args: argparse.Namespace, run_name: str) -> str:
+    """Where a run keeps its orbax checkpoints: ``OUT/checkpoints/NAME/RUN``."""
+    return str(Path(args.out).absolute() / "checkpoints" / args._name / run_name)
+
+
+def save_json(results: dict, out_dir: str | os.PathLike, name: str) -> Path:
+    """Writes ``out_dir/name.json`` atomically (temp file + rename)."""
+    from jaxcnn._io import write_json_atomic
+
+    path = Path(out_dir) / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, results)
+    return path
+
+
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 120) -> Path:
+    """Saves a matplotlib figure as PNG atomically and closes it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    os.replace(tmp, path)
+    plt.close(fig)
+    return path
+
+
+def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None,
+                 floatfmt: str = ".4g") -> str:
+    """A plain-text (Markdown) table of ``rows``; missing cells are blank."""
+    if not rows:
+        return "(no rows)"
+    columns = list(columns or rows[0].keys())
+
+    def fmt(v):
+        if v is None:
+            return ""
+        if isinstance(v, float):
+            return format(v, floatfmt)
+        return str(v)
+
+    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    line = lambda vals: "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths)) + " |"
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(columns), sep, *(line(r) for r in cells)])
