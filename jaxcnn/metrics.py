@@ -1,0 +1,643 @@
+"""How convolution-like is a dense layer? Metrics on dense weight matrices.
+
+A dense weight ``W`` has shape ``(in_features, out_features)`` and is applied as
+``x.reshape(*batch, -1) @ W``, the input being flattened in C order from
+``in_shape = (*spatial, C_in)`` (1, 2 or 3 spatial dims). Column ``W[:, j]`` is hidden
+unit ``j``'s filter; ``W[:, j].reshape(in_shape)`` is that filter as an image.
+
+Reference scores (derived in each docstring and checked in ``tests/test_metrics.py``):
+
+=====================  ==============  ===========  ===================  ===============
+unit / matrix          ipr             locality     weight_sharing       conv_distance
+=====================  ==============  ===========  ===================  ===============
+conv-embedded          ipr(kernel)     1            ≈ 1                  0
+locally connected      ~ 3/(k·C)       1            chance (low)         > 0
+random dense (D)       ≈ 3/D           ≈ k/S (+)    chance               ≈ 1
+one-hot                1               1            —                    —
+=====================  ==============  ===========  ===================  ===============
+
+(k = window size, S = spatial size; "chance" = :func:`weight_sharing_chance`.)
+
+All array metrics are pure, jittable functions (shapes and window sizes are static);
+:func:`nonzeros` and :func:`sparsity` are host-side summaries that return Python numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+__all__ = [
+    "ipr",
+    "nonzeros",
+    "sparsity",
+    "keypath_str",
+    "spatial_mass",
+    "receptive_field_center",
+    "Window",
+    "best_window",
+    "locality",
+    "weight_sharing",
+    "weight_sharing_chance",
+    "conv_distance",
+    "local_distance",
+]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _in_shape(in_shape: Any) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(s) for s in in_shape)
+    except TypeError:
+        raise ValueError(
+            f"`in_shape` must be a tuple (*spatial, C_in) with 1-3 spatial dims; got {in_shape!r}."
+        ) from None
+    if not 2 <= len(shape) <= 4 or any(s < 1 for s in shape):
+        raise ValueError(
+            "`in_shape` must be (*spatial, C_in) with 1, 2 or 3 spatial dims and positive "
+            f"sizes; got {in_shape!r}."
+        )
+    return shape
+
+
+def _as_array(x: Any) -> Any:
+    """jax/NumPy arrays (and tracers) as they are; anything else via NumPy.
+
+    NumPy inputs go straight to the jitted kernels (no eager device copy to compile).
+    """
+    return x if isinstance(x, (jax.Array, np.ndarray)) else np.asarray(x)
+
+
+def _check_w(w: Any, in_shape: Any) -> tuple[jax.Array, tuple[int, ...]]:
+    shape = _in_shape(in_shape)
+    w = _as_array(w)
+    if w.ndim != 2:
+        raise ValueError(
+            f"`w` must be a dense weight of shape (in_features, out_features); got shape {w.shape}."
+        )
+    d = math.prod(shape)
+    if w.shape[0] != d:
+        raise ValueError(
+            f"`w` has in_features={w.shape[0]} but `in_shape`={shape} needs in_features = "
+            f"prod(in_shape) = {d}: expected w.shape == ({d}, out_features), got {w.shape}."
+        )
+    return w, shape
+
+
+def _window(window: Any, spatial: tuple[int, ...]) -> tuple[int, ...]:
+    n = len(spatial)
+    if isinstance(window, (int, np.integer)):
+        win = (int(window),) * n
+    else:
+        try:
+            win = tuple(int(k) for k in window)
+        except TypeError:
+            raise ValueError(f"`window` must be an int or a tuple of {n} ints; got {window!r}.") from None
+        if len(win) != n:
+            raise ValueError(
+                f"`window` must have one size per spatial dim: expected {n} ints for spatial "
+                f"shape {spatial}, got {window!r}."
+            )
+    if any(k < 1 or k > s for k, s in zip(win, spatial)):
+        raise ValueError(
+            f"`window` sizes must be in [1, spatial size]: expected <= {spatial} per dim, got {win}."
+        )
+    return win
+
+
+def _kernel_size(kernel_size: Any, n: int) -> tuple[int, ...]:
+    if isinstance(kernel_size, (int, np.integer)):
+        return (int(kernel_size),) * n
+    return tuple(kernel_size)
+
+
+def _maps(w: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """(in, out) -> (out, *spatial, C): each unit's filter as an image."""
+    return w.T.reshape(w.shape[1], *shape)
+
+
+# --------------------------------------------------------------------------- IPR, sparsity
+
+
+def ipr(w: Any, axis: int = 0) -> jax.Array:
+    """Inverse participation ratio along ``axis``: ``Σ_i w_i⁴ / (Σ_i w_i²)²``.
+
+    For a dense weight ``(in_features, out_features)`` the default ``axis=0`` gives one value
+    per hidden unit (Ingrosso & Goldt 2022). Scores: ``1/n`` for weight spread evenly over
+    ``n`` entries, ``≈ 3/D`` for a random Gaussian vector of length ``D``, ``1`` for a
+    one-hot vector; a conv-embedded (VALID) unit scores the IPR of its kernel. All-zero
+    units score 0 (no NaN). Note: some public code reports the reciprocal (the
+    "participation ratio"); this is not it. Computed on ``w / max|w|`` so float32 does not
+    under/overflow.
+
+    Args:
+      w: array of any shape.
+      axis: the axis summed over (the input dimension of each unit).
+
+    Returns:
+      ``w``'s shape without ``axis``.
+
+    Example:
+      >>> ipr(jnp.eye(4))  # one-hot units
+      Array([1., 1., 1., 1.], dtype=float32)
+      >>> ipr(jnp.ones((4, 2)))  # spread evenly over 4
+      Array([0.25, 0.25], dtype=float32)
+    """
+    w = _as_array(w)
+    if not jnp.issubdtype(w.dtype, jnp.inexact):
+        w = jnp.asarray(w, jnp.float32)
+    return _ipr(w, axis=int(axis))
+
+
+@functools.partial(jax.jit, static_argnames="axis")
+def _ipr(w, axis):
+    m = jnp.max(jnp.abs(w), axis=axis, keepdims=True)
+    u = w / jnp.where(m > 0, m, 1)
+    s2 = jnp.sum(u * u, axis=axis)
+    s4 = jnp.sum(u**4, axis=axis)
+    return jnp.where(s2 > 0, s4 / jnp.where(s2 > 0, s2, 1) ** 2, 0.0)
+
+
+def keypath_str(path: Sequence[Any]) -> str:
+    """A pytree key path as a ``/``-joined string, e.g. ``"layers/0/kernel"``.
+
+    Dict keys, sequence indices and attribute names become path components; a trailing
+    ``.value`` attribute (how an ``nnx.Variable`` stores its array) is dropped, so an
+    ``nnx.State`` of ``Param`` variables and its pure-array version give the same strings.
+    """
+    tu = jax.tree_util
+    parts = []
+    for k in path:
+        if isinstance(k, tu.DictKey):
+            parts.append(str(k.key))
+        elif isinstance(k, tu.SequenceKey):
+            parts.append(str(k.idx))
+        elif isinstance(k, tu.GetAttrKey):
+            parts.append(str(k.name))
+        elif isinstance(k, tu.FlattenedIndexKey):
+            parts.append(str(k.key))
+        else:
+            parts.append(str(k))
+    if len(path) > 1 and isinstance(path[-1], tu.GetAttrKey) and path[-1].name == "value":
+        parts.pop()
+    return "/".join(parts)
+
+
+def _array_leaves(tree: Any) -> list[tuple[str, np.ndarray]]:
+    out = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if isinstance(leaf, (jax.Array, np.ndarray, np.generic, int, float)):
+            out.append((keypath_str(path), np.asarray(leaf)))
+    return out
+
+
+def nonzeros(tree: Any) -> dict[str, int]:
+    """Number of non-zero entries per array leaf, keyed by path string.
+
+    Works on any pytree: nested dicts/lists, ``nnx.State`` (e.g. ``nnx.state(model,
+    nnx.Param)``), a single array (key ``""``). Host-side: call it outside ``jit`` (it
+    returns Python ints and pulls arrays to the host).
+
+    Args:
+      tree: pytree of arrays.
+
+    Returns:
+      ``{path: count}``, e.g. ``{"layers/0/kernel": 1234, "layers/0/bias": 64}``.
+
+    Example:
+      >>> nonzeros({"a": jnp.array([0., 1., 2.]), "b": [jnp.zeros(2)]})
+      {'a': 2, 'b/0': 0}
+    """
+    return {k: int(np.count_nonzero(v)) for k, v in _array_leaves(tree)}
+
+
+def sparsity(tree: Any) -> dict[str, Any]:
+    """Fraction of exactly-zero entries, overall and per leaf (host-side, outside jit).
+
+    Args:
+      tree: pytree of arrays (see :func:`nonzeros`).
+
+    Returns:
+      ``{"overall": float, "per_leaf": {path: float}, "nonzeros": int, "size": int}``
+      (JSON-serialisable; an empty tree has ``overall = 0.0``).
+
+    Example:
+      >>> sparsity({"a": jnp.array([0., 1.]), "b": jnp.zeros(2)})["overall"]
+      0.75
+    """
+    leaves = _array_leaves(tree)
+    per_leaf, nnz, size = {}, 0, 0
+    for k, v in leaves:
+        c = int(np.count_nonzero(v))
+        per_leaf[k] = 1.0 - c / v.size if v.size else 0.0
+        nnz += c
+        size += int(v.size)
+    overall = 1.0 - nnz / size if size else 0.0
+    return {"overall": overall, "per_leaf": per_leaf, "nonzeros": nnz, "size": size}
+
+
+# --------------------------------------------------------------------------- spatial structure
+
+
+def spatial_mass(w: Any, in_shape: Sequence[int]) -> jax.Array:
+    """Squared weight mass per unit and spatial position, summed over input channels.
+
+    ``mass[j, *p] = Σ_c W[flat(*p, c), j]²``.
+
+    Args:
+      w: ``(prod(in_shape), out_features)``.
+      in_shape: ``(*spatial, C_in)``.
+
+    Returns:
+      ``(out_features, *spatial)``.
+
+    Example:
+      >>> spatial_mass(jnp.ones((8, 3)), (4, 2)).shape
+      (3, 4)
+    """
+    w, shape = _check_w(w, in_shape)
+    return _spatial_mass(w, shape)
+
+
+@functools.partial(jax.jit, static_argnames="shape")
+def _spatial_mass(w, shape):
+    return jnp.sum(_maps(w, shape) ** 2, axis=-1)
+
+
+def receptive_field_center(
+    w: Any, in_shape: Sequence[int], *, periodic: bool = False
+) -> jax.Array:
+    """Centre of mass of each unit's squared weights over spatial positions.
+
+    Per dim ``d`` with marginal mass ``m_d(p)``: ``Σ_p p·m_d(p) / Σ_p m_d(p)``; with
+    ``periodic=True`` the circular mean ``S_d/(2π)·arg Σ_p m_d(p) e^{2πip/S_d}`` in
+    ``[0, S_d)``. A conv-embedded VALID unit at output position ``q`` (stride 1) has centre
+    ``q + centre_of_mass(kernel)``; a one-hot unit its pixel. All-zero units give NaN
+    (undefined; use ``jnp.nanmean`` downstream).
+
+    Args:
+      w: ``(prod(in_shape), out_features)``.
+      in_shape: ``(*spatial, C_in)``.
+      periodic: treat each spatial dim as a ring (torus), as for NLGP inputs.
+
+    Returns:
+      ``(out_features, n_spatial)`` float positions in pixel units.
+
+    Example:
+      >>> w = jnp.eye(5)[:, [1, 3]]  # one-hot at pixels 1 and 3, 1-D, C_in = 1
+      >>> receptive_field_center(w, (5, 1))
+      Array([[1.],
+             [3.]], dtype=float32)
+    """
+    w, shape = _check_w(w, in_shape)
+    return _rf_center(w, shape, bool(periodic))
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "periodic"))
+def _rf_center(w, shape, periodic):
+    mass = jnp.sum(_maps(w, shape) ** 2, axis=-1)  # (out, *spatial)
+    spatial = shape[:-1]
+    n = len(spatial)
+    total = jnp.sum(mass, axis=tuple(range(1, n + 1)))
+    safe = jnp.where(total > 0, total, 1)
+    centres = []
+    for d, size in enumerate(spatial):
+        other = tuple(1 + e for e in range(n) if e != d)
+        marg = jnp.sum(mass, axis=other)  # (out, S_d)
+        pos = jnp.arange(size, dtype=marg.dtype)
+        if periodic:
+            ang = 2 * jnp.pi * pos / size
+            re_, im_ = marg @ jnp.cos(ang), marg @ jnp.sin(ang)
+            c = jnp.mod(jnp.arctan2(im_, re_) * size / (2 * jnp.pi), size)
+        else:
+            c = (marg @ pos) / safe
+        centres.append(jnp.where(total > 0, c, jnp.nan))
+    return jnp.stack(centres, axis=-1)
+
+
+class Window(NamedTuple):
+    """Result of :func:`best_window` (a pytree; jittable).
+
+    Attributes:
+      fraction: ``(out,)`` largest fraction of the unit's squared mass in one window.
+      start: ``(out, n)`` int32 index of the best window's first corner (in ``[0, S)``;
+        with ``periodic`` the window may wrap around).
+      center: ``(out, n)`` float centre ``start + (k − 1)/2`` (mod ``S`` when periodic).
+    """
+
+    fraction: jax.Array
+    start: jax.Array
+    center: jax.Array
+
+
+def _box_sums(mass: jax.Array, win: tuple[int, ...], periodic: bool) -> jax.Array:
+    """(out, *spatial) -> (out, *positions) window sums (reduce_window, exact per window)."""
+    if periodic:
+        pad = [(0, 0)] + [(0, k - 1) for k in win]
+        mass = jnp.pad(mass, pad, mode="wrap")
+    return lax.reduce_window(
+        mass, jnp.array(0, mass.dtype), lax.add, (1, *win), (1,) * mass.ndim, "VALID"
+    )
+
+
+def best_window(
+    w: Any, in_shape: Sequence[int], window: int | Sequence[int], *, periodic: bool = False
+) -> Window:
+    """The window of size ``window`` holding most of each unit's squared weight mass.
+
+    ``fraction[j] = max_q Σ_{p ∈ q + window} mass[j, p] / Σ_p mass[j, p]`` over all window
+    positions ``q`` (VALID positions; every position with wrap-around when ``periodic``).
+    Ties go to the lowest row-major position. All-zero units get fraction 0, start 0.
+
+    Args:
+      w: ``(prod(in_shape), out_features)``.
+      in_shape: ``(*spatial, C_in)``.
+      window: int or one size per spatial dim, each in ``[1, S_d]``.
+      periodic: windows wrap around (torus).
+
+    Returns:
+      :class:`Window` ``(fraction (out,), start (out, n) int32, center (out, n))``.
+
+    Example:
+      >>> w = jnp.eye(6)[:, [4]]  # 1-D, one-hot at pixel 4
+      >>> best_window(w, (6, 1), 3).start
+      Array([[2]], dtype=int32)
+    """
+    w, shape = _check_w(w, in_shape)
+    win = _window(window, shape[:-1])
+    return _best_window(w, shape, win, bool(periodic))
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "win", "periodic"))
+def _best_window(w, shape, win, periodic):
+    spatial = shape[:-1]
+    mass = jnp.sum(_maps(w, shape) ** 2, axis=-1)
+    n_out = mass.shape[0]
+    total = jnp.sum(mass.reshape(n_out, -1), axis=1)
+    box = _box_sums(mass, win, periodic)
+    pos_shape = box.shape[1:]
+    flat = box.reshape(n_out, -1)
+    idx = jnp.argmax(flat, axis=1)
+    best = jnp.take_along_axis(flat, idx[:, None], axis=1)[:, 0]
+    frac = jnp.where(total > 0, jnp.minimum(best / jnp.where(total > 0, total, 1), 1.0), 0.0)
+    start = jnp.stack(jnp.unravel_index(idx, pos_shape), axis=-1).astype(jnp.int32)
+    half = jnp.asarray([(k - 1) / 2 for k in win], dtype=frac.dtype)
+    center = start.astype(frac.dtype) + half
+    if periodic:
+        center = jnp.mod(center, jnp.asarray(spatial, dtype=frac.dtype))
+    return Window(frac, start, center)
+
+
+def locality(
+    w: Any, in_shape: Sequence[int], window: int | Sequence[int], *, periodic: bool = False
+) -> jax.Array:
+    """Per unit, the largest fraction of squared-weight mass that one window captures.
+
+    ``locality[j] = max_q Σ_{p ∈ q + window} mass[j, p] / Σ_p mass[j, p]`` with ``mass``
+    from :func:`spatial_mass` (box sums by ``lax.reduce_window``; no loop over units).
+
+    Scores: a conv-embedded or locally connected unit whose kernel fits in the window
+    scores exactly 1 (up to float rounding; clipped to ≤ 1), as does a one-hot unit. A
+    random dense unit scores about ``prod(window)/prod(spatial)`` — somewhat more, because
+    the max over ~``prod(spatial)`` correlated windows sits a few standard deviations above
+    the mean box (about ×2 for a 3x3 window with 2 channels on 16x16; → ×1 as
+    ``prod(window)·C_in`` grows). Use :func:`best_window` for the argmax window's centre.
+    All-zero units score 0.
+
+    Args:
+      w: ``(prod(in_shape), out_features)``.
+      in_shape: ``(*spatial, C_in)``.
+      window: int or one size per spatial dim.
+      periodic: windows wrap around (torus).
+
+    Returns:
+      ``(out_features,)`` in ``[0, 1]``.
+
+    Example:
+      >>> locality(jnp.eye(16), (4, 4, 1), 2).min()  # one-hot units
+      Array(1., dtype=float32)
+    """
+    return best_window(w, in_shape, window, periodic=periodic).fraction
+
+
+def _crop(maps: jax.Array, start: jax.Array, win: tuple[int, ...], periodic: bool) -> jax.Array:
+    """(out, *spatial, C), (out, n) -> (out, prod(win) * C) windows, row-major, channel fastest."""
+    if periodic:
+        pad = [(0, 0)] + [(0, k - 1) for k in win] + [(0, 0)]
+        maps = jnp.pad(maps, pad, mode="wrap")
+    c = maps.shape[-1]
+
+    def one(m, s):
+        return lax.dynamic_slice(m, (*s, jnp.int32(0)), (*win, c)).reshape(-1)
+
+    return jax.vmap(one)(maps, start)
+
+
+def weight_sharing(
+    w: Any,
+    in_shape: Sequence[int],
+    window: int | Sequence[int],
+    *,
+    periodic: bool = False,
+    per_unit: bool = False,
+    chunk_size: int = 1024,
+) -> jax.Array:
+    """How much hidden units share weights: aligned-filter cosine similarity.
+
+    Units are unordered, so each is first aligned to its own best window
+    (:func:`best_window`), giving ``v_j`` = the filter cropped to that window, a vector of
+    length ``d = prod(window)·C_in`` (row-major, channel fastest). Then::
+
+        score_j = max_{i : start_i ≠ start_j} |cos(v_i, v_j)|,   result = mean_j score_j
+
+    (only units whose window sits at a *different* position count, so copies of a filter at
+    one position are not "shared"; units with no such partner are left out of the mean, and
+    NaN is returned if none has one).
+
+    Scores: a conv-embedded ``W`` (each output channel at several positions) scores 1 up
+    to rounding. For random units (random dense, or locally connected with independent
+    weights) the cosines are ≈ N(0, 1/d) and the score is the expected max of ``N − 1`` of
+    their absolute values — :func:`weight_sharing_chance` ``(N, d)``, ≈ ``sqrt(2 ln N / d)``
+    for large N and d (an over-estimate at moderate N).
+
+    Memory: similarities are computed ``chunk_size`` rows at a time, ``O(chunk_size · N)``
+    floats, so N of tens of thousands is fine; time is ``O(N² d)``.
+
+    Args:
+      w: ``(prod(in_shape), out_features)``.
+      in_shape: ``(*spatial, C_in)``.
+      window: int or one size per spatial dim (e.g. the kernel size you expect).
+      periodic: windows wrap around (torus).
+      per_unit: return ``score_j`` per unit (NaN for units without partner) instead of
+        the mean.
+      chunk_size: rows of the similarity matrix computed at once.
+
+    Returns:
+      A scalar in ``[0, 1]`` (or ``(out_features,)`` with ``per_unit``).
+
+    Example:
+      >>> k = jnp.array([1., -2., 1.])  # 1-D conv, VALID, C_in = C_out = 1
+      >>> w = jnp.stack([jnp.zeros(6).at[q:q + 3].set(k) for q in range(4)], axis=1)
+      >>> round(float(weight_sharing(w, (6, 1), 3)), 4)
+      1.0
+    """
+    w, shape = _check_w(w, in_shape)
+    win = _window(window, shape[:-1])
+    if int(chunk_size) < 1:
+        raise ValueError(f"`chunk_size` must be a positive int; got {chunk_size!r}.")
+    return _weight_sharing(w, shape, win, bool(periodic), bool(per_unit), int(chunk_size))
+
+
+@functools.partial(
+    jax.jit, static_argnames=("shape", "win", "periodic", "per_unit", "chunk_size")
+)
+def _weight_sharing(w, shape, win, periodic, per_unit, chunk_size):
+    start = _best_window(w, shape, win, periodic).start
+    v = _crop(_maps(w, shape), start, win, periodic)
+    norm = jnp.linalg.norm(v, axis=1, keepdims=True)
+    v = v / jnp.where(norm > 0, norm, 1)
+
+    n = v.shape[0]
+    chunk = min(chunk_size, n)
+    nb = -(-n // chunk)
+    pad = nb * chunk - n
+    vp = jnp.pad(v, ((0, pad), (0, 0))).reshape(nb, chunk, -1)
+    sp = jnp.pad(start, ((0, pad), (0, 0)), constant_values=-1).reshape(nb, chunk, -1)
+
+    def block(args):
+        vb, sb = args
+        cos = jnp.abs(jnp.matmul(vb, v.T, precision=lax.Precision.HIGHEST))  # (chunk, n)
+        allowed = jnp.any(sb[:, None, :] != start[None, :, :], axis=-1)
+        return jnp.max(jnp.where(allowed, cos, -1.0), axis=1), jnp.any(allowed, axis=1)
+
+    best, has = lax.map(block, (vp, sp))
+    best, has = best.reshape(-1)[:n], has.reshape(-1)[:n]
+    best = jnp.minimum(best, 1.0)
+    if per_unit:
+        return jnp.where(has, best, jnp.nan)
+    cnt = jnp.sum(has)
+    return jnp.where(cnt > 0, jnp.sum(jnp.where(has, best, 0.0)) / jnp.maximum(cnt, 1), jnp.nan)
+
+
+def weight_sharing_chance(num_units: int, dim: int, *, grid: int = 4001) -> float:
+    """Expected :func:`weight_sharing` of ``num_units`` independent random units.
+
+    For independent isotropic vectors in ``d = dim`` dimensions, ``cos²`` is
+    ``Beta(1/2, (d−1)/2)``, so with ``M = num_units − 1`` partners
+    ``E[max |cos|] = ∫₀¹ (1 − F(t)^M) dt``, ``F(t) = I_{t²}(1/2, (d−1)/2)``; this is
+    evaluated numerically. Large-N, large-d asymptote: ``sqrt(2 ln N / d)``.
+
+    Args:
+      num_units: N >= 2.
+      dim: ``prod(window) · C_in`` >= 2.
+      grid: integration points.
+
+    Returns:
+      A Python float in ``(0, 1)``.
+
+    Example:
+      >>> round(weight_sharing_chance(2, 1000), 3)  # E|cos| ≈ sqrt(2/(π d))
+      0.025
+    """
+    if int(num_units) < 2:
+        raise ValueError(f"`num_units` must be >= 2; got {num_units!r}.")
+    if int(dim) < 2:
+        raise ValueError(f"`dim` must be >= 2; got {dim!r}.")
+    m, d = int(num_units) - 1, int(dim)
+    t = np.linspace(0.0, 1.0, int(grid))
+    # 1 − F(t) = I_{1−t²}((d−1)/2, 1/2), accurate where F ≈ 1
+    q = np.asarray(
+        jax.scipy.special.betainc((d - 1) / 2.0, 0.5, jnp.asarray(1.0 - t**2, jnp.float32)),
+        np.float64,
+    )
+    q = np.clip(q, 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        integrand = -np.expm1(m * np.log1p(-np.minimum(q, 1.0 - 1e-300)))
+    integrand[q >= 1.0] = 1.0
+    return float(np.trapezoid(integrand, t))
+
+
+# --------------------------------------------------------------------------- subspace distances
+
+
+def _rel_dist(w: jax.Array, p: jax.Array) -> jax.Array:
+    num = jnp.linalg.norm((w - p).reshape(-1))
+    den = jnp.linalg.norm(w.reshape(-1))
+    return jnp.where(den > 0, num / jnp.where(den > 0, den, 1), 0.0)
+
+
+def conv_distance(
+    w: Any,
+    in_shape: Sequence[int],
+    kernel_size: int | Sequence[int],
+    *,
+    strides: Any = 1,
+    padding: Any = "VALID",
+    dilation: Any = 1,
+    groups: int = 1,
+) -> jax.Array:
+    """Relative distance of a dense weight to the convolution subspace.
+
+    ``‖W − P W‖_F / ‖W‖_F`` with ``P W = conv_to_dense(dense_to_conv(W, ...), ...)`` the
+    orthogonal projection onto dense matrices of convolutions with these settings (from
+    :mod:`jaxcnn.embed`). 0 for a conv-embedded ``W``; close to 1 for a random dense
+    ``W`` (the subspace has few dimensions); in between for locally connected weights.
+    0 for ``W = 0``.
+
+    Args:
+      w: ``(prod(in_shape), prod(out_spatial) · C_out)``.
+      in_shape: ``(*spatial, C_in)``.
+      kernel_size, strides, padding, dilation, groups: the conv geometry (DESIGN.md
+        conventions).
+
+    Returns:
+      Scalar in ``[0, 1]``.
+    """
+    from jaxcnn.embed import conv_to_dense, dense_to_conv  # lazy: avoids import cycles
+
+    w, shape = _check_w(w, in_shape)
+    kernel_size = _kernel_size(kernel_size, len(shape) - 1)
+    kw = dict(strides=strides, padding=padding, dilation=dilation, groups=groups)
+    kernel = dense_to_conv(w, shape, kernel_size, **kw)
+    return _rel_dist(w, conv_to_dense(kernel, shape, **kw))
+
+
+def local_distance(
+    w: Any,
+    in_shape: Sequence[int],
+    kernel_size: int | Sequence[int],
+    *,
+    strides: Any = 1,
+    padding: Any = "VALID",
+    dilation: Any = 1,
+) -> jax.Array:
+    """Relative distance of a dense weight to the locally connected subspace.
+
+    ``‖W − P W‖_F / ‖W‖_F`` with ``P W = local_to_dense(dense_to_local(W, ...), ...)``
+    (keeps the entries inside each unit's window, zeroes the rest). 0 for conv-embedded
+    or locally connected ``W``; ≈ ``sqrt(1 − window/total)`` for random dense ``W``.
+
+    Args:
+      w: ``(prod(in_shape), prod(out_spatial) · C_out)``.
+      in_shape: ``(*spatial, C_in)``.
+      kernel_size, strides, padding, dilation: the local-conv geometry.
+
+    Returns:
+      Scalar in ``[0, 1]``.
+    """
+    from jaxcnn.embed import dense_to_local, local_to_dense  # lazy: avoids import cycles
+
+    w, shape = _check_w(w, in_shape)
+    kernel_size = _kernel_size(kernel_size, len(shape) - 1)
+    kw = dict(strides=strides, padding=padding, dilation=dilation)
+    kernel = dense_to_local(w, shape, kernel_size, **kw)
+    return _rel_dist(w, local_to_dense(kernel, shape, **kw))

@@ -1,0 +1,263 @@
+"""β-LASSO (Neyshabur 2020, Algorithm 1) as an optax transformation.
+
+Algorithm 1, with learning rate η, ℓ1 coefficient λ and threshold multiplier β::
+
+    θ'  = θ − η (∇f(θ) + λ·sign(θ))          # subgradient step on f + λ‖θ‖₁
+    θ'' = θ' ⊙ 1[|θ'| ≥ β·λ]                  # hard threshold at β·λ (no η in it)
+
+:func:`beta_lasso` returns updates ``u`` with ``optax.apply_updates(θ, u) == θ''``
+(bit-for-bit: kept entries get ``u = −η(∇f + λ·sign θ)`` so ``θ + u`` is the very
+float computation of step 1, and zeroed entries get ``u = −θ`` so ``θ + u == 0``).
+
+Because the update depends on the *parameters*, ``beta_lasso`` must be the **last**
+transform of an ``optax.chain`` (anything after it would move the parameters away from
+θ'' and break the exact zeros), and ``update`` must receive ``params``.
+
+:func:`beta_lasso_partitioned` gives different λ to different parameter groups (the paper
+searches λ separately for the first, conv-equivalent, layer and the later layers), with
+:func:`path_label_fn` / :func:`first_layer_label_fn` to build the labels from parameter
+paths such as ``"layers/0/kernel"``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxcnn.metrics import keypath_str
+
+__all__ = [
+    "BetaLassoState",
+    "beta_lasso",
+    "beta_lasso_partitioned",
+    "path_label_fn",
+    "first_layer_label_fn",
+    "keypath_str",
+]
+
+ScalarOrSchedule = float | Callable[[jax.Array], jax.Array]
+
+
+class BetaLassoState(NamedTuple):
+    """State of :func:`beta_lasso`: the number of updates applied so far."""
+
+    count: jax.Array  # int32 scalar
+
+
+def _check_nonneg(name: str, value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a non-negative float; got {value!r}.") from None
+    if not v >= 0.0:  # also rejects NaN
+        raise ValueError(f"`{name}` must be a non-negative float (>= 0); got {value!r}.")
+    return v
+
+
+def beta_lasso(
+    learning_rate: ScalarOrSchedule, *, l1: float, beta: float
+) -> optax.GradientTransformationExtraArgs:
+    """β-LASSO (Neyshabur 2020, Algorithm 1) as an optax transformation.
+
+    For every parameter leaf θ with gradient g (elementwise)::
+
+        θ'  = θ − η (g + λ·sign(θ))
+        θ'' = θ' · 1[|θ'| ≥ β·λ]
+        u   = θ'' − θ      (returned update; u = −θ where the entry is zeroed)
+
+    ``β = 0`` is plain subgradient ℓ1 SGD (nothing is thresholded) and ``λ = 0`` is plain
+    SGD (whatever β). No momentum (as in the paper).
+
+    It reads ``params``, so it must be the **last** transform of a chain, e.g.
+    ``optax.chain(optax.clip_by_global_norm(1.0), beta_lasso(...))``; anything after it
+    would break the exact zeros.
+
+    Args:
+      learning_rate: η, a float or an optax schedule ``count -> η`` (evaluated at the
+        number of updates applied so far: 0 on the first step).
+      l1: λ >= 0, the ℓ1 coefficient.
+      beta: β >= 0, the threshold multiplier; entries with ``|θ'| < β·λ`` become 0.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` whose ``update(grads, state, params)``
+      requires ``params`` (a ``ValueError`` is raised otherwise).
+
+    Example:
+      >>> import jax.numpy as jnp, optax
+      >>> tx = beta_lasso(0.1, l1=1e-3, beta=50.0)
+      >>> params = {"w": jnp.array([1.0, 0.02, -0.5])}
+      >>> state = tx.init(params)
+      >>> grads = {"w": jnp.zeros(3)}
+      >>> updates, state = tx.update(grads, state, params)
+      >>> optax.apply_updates(params, updates)["w"]  # 0.02 - 1e-4 < 50 * 1e-3
+      Array([ 0.9999,  0.    , -0.4999], dtype=float32)
+    """
+    lam = _check_nonneg("l1", l1)
+    b = _check_nonneg("beta", beta)
+    if not callable(learning_rate):
+        _check_nonneg("learning_rate", learning_rate)
+    threshold = b * lam
+
+    def init_fn(params):
+        del params
+        return BetaLassoState(count=jnp.zeros([], jnp.int32))
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del extra_args
+        if params is None:
+            raise ValueError(
+                "beta_lasso needs `params` in update(grads, state, params): expected the "
+                "current parameters (a pytree like the gradients), got params=None. "
+                "Put beta_lasso last in the chain and pass params through."
+            )
+        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+
+        def leaf(g, p):
+            if g is None:
+                return None
+            step = -lr * (g + lam * jnp.sign(p))
+            step = jnp.asarray(step).astype(p.dtype)
+            p_new = p + step  # exactly what apply_updates computes
+            keep = jnp.abs(p_new) >= threshold
+            return jnp.where(keep, step, -p)
+
+        new_updates = jax.tree_util.tree_map(leaf, updates, params)
+        return new_updates, BetaLassoState(count=optax.safe_increment(state.count))
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def beta_lasso_partitioned(
+    learning_rate: ScalarOrSchedule,
+    *,
+    l1_by_label: Mapping[str, float],
+    beta: float | Mapping[str, float],
+    label_fn: Callable[[Any], Any] | Any,
+) -> optax.GradientTransformationExtraArgs:
+    """β-LASSO with one λ (and optionally one β) per parameter group.
+
+    Built on ``optax.partition``: leaf labels come from ``label_fn(params)`` (or a label
+    pytree), and the group labelled ``k`` is updated by
+    ``beta_lasso(learning_rate, l1=l1_by_label[k], beta=beta[k] or beta)``. A group with
+    ``λ = 0`` is plain SGD (threshold β·0 = 0): use it for biases and BatchNorm
+    parameters, which the paper does not regularize. Like :func:`beta_lasso` it must be
+    the last transform in a chain.
+
+    Args:
+      learning_rate: float or optax schedule, shared by all groups.
+      l1_by_label: ``{label: λ}``; every label that ``label_fn`` produces must be a key.
+      beta: β for all groups, or ``{label: β}``.
+      label_fn: ``params -> pytree of labels`` (see :func:`first_layer_label_fn`), or the
+        label pytree itself.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
+    Example:
+      >>> label_fn = first_layer_label_fn("layers/0")
+      >>> tx = beta_lasso_partitioned(
+      ...     0.1, l1_by_label={"first": 1e-5, "rest": 2e-5, "no_l1": 0.0},
+      ...     beta=50.0, label_fn=label_fn)
+    """
+    if not isinstance(l1_by_label, Mapping) or not l1_by_label:
+        raise ValueError(
+            f"`l1_by_label` must be a non-empty mapping label -> λ; got {l1_by_label!r}."
+        )
+    if isinstance(beta, Mapping):
+        missing = set(l1_by_label) - set(beta)
+        if missing:
+            raise ValueError(
+                f"`beta` as a mapping must have a β for every label of `l1_by_label` "
+                f"{sorted(map(str, l1_by_label))}; missing {sorted(map(str, missing))}."
+            )
+        betas = {k: beta[k] for k in l1_by_label}
+    else:
+        betas = {k: beta for k in l1_by_label}
+    transforms = {
+        k: beta_lasso(learning_rate, l1=lam, beta=betas[k]) for k, lam in l1_by_label.items()
+    }
+    return optax.partition(transforms, label_fn)
+
+
+def path_label_fn(
+    rules: Sequence[tuple[str, str]], *, default: str
+) -> Callable[[Any], Any]:
+    """A ``label_fn`` that labels each leaf by regex rules on its path string.
+
+    The path string is :func:`keypath_str` of the leaf (e.g. ``"layers/0/kernel"``); the
+    first ``(pattern, label)`` whose ``re.search(pattern, path)`` matches wins, otherwise
+    ``default``.
+
+    Args:
+      rules: sequence of ``(regex, label)``.
+      default: label for leaves no rule matches.
+
+    Returns:
+      ``params -> pytree of str labels`` with the structure of ``params``.
+
+    Example:
+      >>> fn = path_label_fn([(r"(^|/)bias$", "no_l1"), (r"^fc1/", "first")], default="rest")
+      >>> fn({"fc1": {"kernel": 0, "bias": 0}, "fc2": {"kernel": 0}})
+      {'fc1': {'bias': 'no_l1', 'kernel': 'first'}, 'fc2': {'kernel': 'rest'}}
+    """
+    compiled = [(re.compile(p), str(lab)) for p, lab in rules]
+
+    def label_fn(params):
+        def lab(path, _):
+            s = keypath_str(path)
+            for pat, label in compiled:
+                if pat.search(s):
+                    return label
+            return default
+
+        return jax.tree_util.tree_map_with_path(lab, params)
+
+    return label_fn
+
+
+def first_layer_label_fn(
+    first: str,
+    *,
+    weight_names: Sequence[str] = ("kernel",),
+    labels: tuple[str, str, str] = ("first", "rest", "no_l1"),
+) -> Callable[[Any], Any]:
+    """``label_fn`` for the paper's split: first layer / later layers / not regularized.
+
+    A leaf whose last path component is in ``weight_names`` is labelled ``labels[0]`` if
+    its path starts with the prefix ``first`` (whole components: ``"layers/0"`` matches
+    ``"layers/0/kernel"`` but not ``"layers/01/kernel"``), else ``labels[1]``; every other
+    leaf (biases, BatchNorm ``scale``/``bias``, ...) is ``labels[2]``, to be given λ = 0.
+
+    Args:
+      first: path prefix of the first layer, e.g. ``"layers/0"`` or ``"fc1"``.
+      weight_names: leaf names that are ℓ1-regularized weights.
+      labels: the three label strings.
+
+    Returns:
+      ``params -> pytree of labels``, for :func:`beta_lasso_partitioned`.
+
+    Example:
+      >>> fn = first_layer_label_fn("fc1")
+      >>> fn({"fc1": {"kernel": 0, "bias": 0}, "fc2": {"kernel": 0}})
+      {'fc1': {'bias': 'no_l1', 'kernel': 'first'}, 'fc2': {'kernel': 'rest'}}
+    """
+    prefix = first.strip("/")
+    names = tuple(weight_names)
+
+    def label_fn(params):
+        def lab(path, _):
+            s = keypath_str(path)
+            if s.rsplit("/", 1)[-1] not in names:
+                return labels[2]
+            if s == prefix or s.startswith(prefix + "/"):
+                return labels[0]
+            return labels[1]
+
+        return jax.tree_util.tree_map_with_path(lab, params)
+
+    return label_fn

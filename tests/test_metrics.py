@@ -1,0 +1,336 @@
+"""Tests for jaxcnn.metrics: planted structures with known scores."""
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from jax import lax
+
+from jaxcnn import metrics as M
+
+_DN = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}
+
+
+def conv_matrix(kernel, in_shape, *, circular=False):
+    """Dense matrix of a stride-1 conv, built independently of jaxcnn.embed.
+
+    Row i is the conv applied to the i-th one-hot input, so x.ravel() @ W == conv(x).ravel().
+    VALID padding, or circular ("same"-size, wrap-around) when ``circular``.
+    """
+    d = math.prod(in_shape)
+    n = len(in_shape) - 1
+    x = np.eye(d, dtype=np.float32).reshape(d, *in_shape)
+    if circular:
+        ks = kernel.shape[:n]
+        x = np.pad(x, [(0, 0)] + [((k - 1) // 2, k // 2) for k in ks] + [(0, 0)], mode="wrap")
+    y = lax.conv_general_dilated(
+        x, kernel, (1,) * n, "VALID", dimension_numbers=_DN[n], precision=lax.Precision.HIGHEST
+    )
+    return np.asarray(y).reshape(d, -1)
+
+
+def _com(kernel_mass):
+    """Centre of mass (per dim) of a (*k,) mass array, in kernel coordinates."""
+    grids = np.meshgrid(*[np.arange(s) for s in kernel_mass.shape], indexing="ij")
+    return np.array([(g * kernel_mass).sum() / kernel_mass.sum() for g in grids])
+
+
+def _normal(seed, shape):
+    # NumPy's seeded generator: explicit, reproducible, and no per-shape XLA compiles
+    # (test inputs are built in NumPy throughout to keep the suite fast on CPU).
+    return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+
+
+A = np.asarray
+
+
+# ----------------------------------------------------------------------------- IPR
+
+
+def test_ipr_reference_values():
+    np.testing.assert_allclose(M.ipr(np.eye(5, dtype=np.float32)), np.ones(5))  # one-hot
+    np.testing.assert_allclose(M.ipr(np.ones((8, 3), np.float32)), np.full(3, 1 / 8), rtol=1e-6)
+    w = np.zeros((6, 2), np.float32)
+    w[:3, 1] = [1.0, -1.0, 1.0]
+    np.testing.assert_allclose(M.ipr(w), [0.0, 1 / 3], rtol=1e-6)  # all-zero unit -> 0
+    # axis, scale invariance, float32 extremes (no under/overflow), no NaN gradient
+    np.testing.assert_allclose(M.ipr(w.T, axis=1), [0.0, 1 / 3], rtol=1e-6)
+    np.testing.assert_allclose(M.ipr(np.float32(1e-25) * w), M.ipr(w), rtol=1e-6)
+    np.testing.assert_allclose(M.ipr(np.float32(1e25) * w), M.ipr(w), rtol=1e-6)
+    g = jax.grad(lambda a: M.ipr(a).sum())(w)
+    assert np.all(np.isfinite(A(g)))
+    # random Gaussian units: ≈ 3/D (and not the reciprocal)
+    d = 1000
+    r = A(jax.jit(M.ipr)(_normal(0, (d, 200))))
+    np.testing.assert_allclose(r.mean() * d / 3, 1.0, atol=0.05)
+
+
+# ----------------------------------------------------------------------------- planted (a)-(d)
+
+
+IN2 = (10, 10, 3)
+K2 = 3
+COUT2 = 4
+
+
+@functools.lru_cache(maxsize=None)
+def _conv2d():
+    kernel = _normal(1, (K2, K2, IN2[-1], COUT2))
+    return kernel, conv_matrix(kernel, IN2)  # (300, 8*8*4 = 256)
+
+
+def test_conv_embedded_2d():
+    kernel, w = _conv2d()
+    assert w.shape == (300, 256)
+    np.testing.assert_allclose(M.locality(w, IN2, 3), 1.0, atol=1e-6)
+    assert float(M.locality(w, IN2, 2).max()) < 1.0  # a 3x3 kernel does not fit in 2x2
+    assert float(M.weight_sharing(w, IN2, 3)) > 1 - 1e-5
+    # IPR of unit (q, o) = IPR of kernel[..., o] (VALID conv: the unit *is* the kernel)
+    k_ipr = A(M.ipr(kernel.reshape(-1, COUT2)))
+    np.testing.assert_allclose(M.ipr(w), np.tile(k_ipr, 64), rtol=1e-5)
+    # receptive-field centres: output position q + kernel centre of mass
+    k_mass = (kernel**2).sum(axis=2)  # (3, 3, C_out)
+    q = np.stack(np.meshgrid(np.arange(8), np.arange(8), indexing="ij"), -1).reshape(64, 1, 2)
+    want = (q + np.stack([_com(k_mass[..., o]) for o in range(COUT2)])[None]).reshape(-1, 2)
+    np.testing.assert_allclose(M.receptive_field_center(w, IN2), want, atol=1e-4)
+    # best window: starts at the output position, centre q + 1
+    win = M.best_window(w, IN2, 3)
+    np.testing.assert_array_equal(A(win.start), np.repeat(q.reshape(64, 2), COUT2, axis=0))
+    np.testing.assert_allclose(win.center, np.repeat(q.reshape(64, 2) + 1.0, COUT2, axis=0))
+
+
+def test_locally_connected_random_2d():
+    _, w_conv = _conv2d()
+    w = np.where(w_conv != 0, _normal(2, w_conv.shape), 0.0)  # same support, independent
+    np.testing.assert_allclose(M.locality(w, IN2, 3), 1.0, atol=1e-6)
+    ws = float(M.weight_sharing(w, IN2, 3))
+    chance = M.weight_sharing_chance(w.shape[1], 9 * IN2[-1])
+    assert ws < 0.75
+    np.testing.assert_allclose(ws, chance, rtol=0.1)
+
+
+def test_random_dense_2d():
+    in_shape = (16, 16, 2)
+    d, n = 512, 256
+    w = _normal(3, (d, n))
+    loc = M.locality(w, in_shape, 3)
+    ratio = A(loc).mean() / (9 / 256)
+    assert 1.0 < ratio < 3.0  # ≈ window/total, inflated by the max over windows
+    np.testing.assert_allclose(A(M.ipr(w)).mean() * d / 3, 1.0, atol=0.08)
+    ws = float(M.weight_sharing(w, in_shape, 3))
+    np.testing.assert_allclose(ws, M.weight_sharing_chance(n, 18), rtol=0.05)
+    # documented asymptote: right order of magnitude, an over-estimate at this N, d
+    assert 0.6 * math.sqrt(2 * math.log(n) / 18) < ws < math.sqrt(2 * math.log(n) / 18)
+    ws5 = float(M.weight_sharing(w, in_shape, 5))
+    np.testing.assert_allclose(ws5, M.weight_sharing_chance(n, 50), rtol=0.05)
+
+
+def test_one_hot_units():
+    in_shape = (6, 5, 2)
+    d = 60
+    cols = np.array([0, 7, 33, 59])
+    w = np.eye(d, dtype=np.float32)[:, cols]
+    np.testing.assert_allclose(M.ipr(w), 1.0)
+    np.testing.assert_allclose(M.locality(w, in_shape, 1), 1.0)
+    np.testing.assert_allclose(M.locality(w, in_shape, (2, 3)), 1.0)
+    pix = np.stack(np.unravel_index(cols, in_shape)[:2], -1).astype(np.float32)
+    np.testing.assert_allclose(M.receptive_field_center(w, in_shape), pix, atol=1e-5)
+    np.testing.assert_allclose(M.receptive_field_center(w, in_shape, periodic=True), pix, atol=1e-4)
+
+
+def test_conv_embedded_1d():
+    in_shape = (20, 2)
+    kernel = _normal(4, (5, 2, 3))
+    w = conv_matrix(kernel, in_shape)  # (40, 16*3)
+    np.testing.assert_allclose(M.locality(w, in_shape, 5), 1.0, atol=1e-6)
+    assert A(M.locality(w, in_shape, 4)).max() < 1.0
+    assert float(M.weight_sharing(w, in_shape, 5)) > 1 - 1e-5
+    k_mass = (kernel**2).sum(1)
+    want = np.arange(16)[:, None, None] + np.stack([_com(k_mass[:, o]) for o in range(3)])[None]
+    np.testing.assert_allclose(M.receptive_field_center(w, in_shape), want.reshape(-1, 1), atol=1e-4)
+    # random 1-D dense: locality ≈ window/total (inflated by the max)
+    r = M.locality(_normal(5, (40, 500)), in_shape, 5)
+    assert 1.0 < A(r).mean() / (5 / 20) < 2.0
+
+
+def test_conv_embedded_3d():
+    in_shape = (5, 5, 5, 2)
+    kernel = _normal(6, (3, 3, 3, 2, 2))
+    w = conv_matrix(kernel, in_shape)  # (250, 27*2)
+    np.testing.assert_allclose(M.locality(w, in_shape, 3), 1.0, atol=1e-6)
+    np.testing.assert_allclose(M.locality(w, in_shape, (3, 3, 3), periodic=True), 1.0, atol=1e-6)
+    assert float(M.weight_sharing(w, in_shape, 3)) > 1 - 1e-5
+    assert M.receptive_field_center(w, in_shape).shape == (54, 3)
+    lc = np.where(w != 0, _normal(7, w.shape), 0.0)
+    assert float(M.weight_sharing(lc, in_shape, 3)) < 0.7
+
+
+def test_circular_conv_needs_periodic():
+    in_shape = (8, 8, 2)
+    kernel = _normal(8, (3, 3, 2, 2))
+    w = conv_matrix(kernel, in_shape, circular=True)  # (128, 8*8*2)
+    np.testing.assert_allclose(M.locality(w, in_shape, 3, periodic=True), 1.0, atol=1e-6)
+    flat = A(M.locality(w, in_shape, 3))
+    assert flat.min() < 0.9 and flat.max() > 1 - 1e-6  # edge units wrap
+    assert float(M.weight_sharing(w, in_shape, 3, periodic=True)) > 1 - 1e-5
+    win = M.best_window(w, in_shape, 3, periodic=True)
+    assert A(win.start).min() >= 0 and A(win.start).max() <= 7
+    # centre of output q (padding 1 low) = q - 1 + com(kernel), mod 8
+    k_mass = (kernel**2).sum(2)
+    q = np.stack(np.meshgrid(np.arange(8), np.arange(8), indexing="ij"), -1).reshape(64, 1, 2)
+    want = np.mod(q - 1 + np.stack([_com(k_mass[..., o]) for o in range(2)])[None], 8).reshape(-1, 2)
+    got = A(M.receptive_field_center(w, in_shape, periodic=True))
+    diff = np.abs(got - want)
+    # the circular mean of a 3-wide bump equals its linear centre of mass up to a small bias
+    np.testing.assert_array_less(np.minimum(diff, 8 - diff), 0.15)
+
+
+# ----------------------------------------------------------------------------- details
+
+
+def test_receptive_field_center_hand_cases():
+    w = np.zeros((6, 3), np.float32)  # unit 2 all-zero
+    w[[0, 5], 0] = 1.0
+    w[2, 1] = 3.0
+    c = A(M.receptive_field_center(w, (6, 1)))
+    np.testing.assert_allclose(c[:2, 0], [2.5, 2.0])
+    assert np.isnan(c[2, 0])
+    cp = A(M.receptive_field_center(w, (6, 1), periodic=True))
+    np.testing.assert_allclose(cp[:2, 0], [5.5, 2.0], atol=1e-5)  # wraps: between 5 and 0
+    assert np.isnan(cp[2, 0])
+
+
+def test_spatial_mass_and_best_window_ties():
+    w = _normal(9, (24, 5))
+    m = M.spatial_mass(w, (3, 4, 2))
+    np.testing.assert_allclose(m, (w.T.reshape(5, 3, 4, 2) ** 2).sum(-1), rtol=1e-6)
+    # mass spread evenly over 4 pixels of a 1-D signal: windows of size 6 tie -> first
+    w = np.zeros((10, 2), np.float32)  # unit 1: all-zero
+    w[3:7, 0] = 1.0
+    win = jax.tree_util.tree_map(A, M.best_window(w, (10, 1), 6))
+    assert win.start[0, 0] == 1 and win.fraction[0] == 1.0
+    assert win.fraction[1] == 0.0 and win.start[1, 0] == 0
+    win = jax.tree_util.tree_map(A, M.best_window(w, (10, 1), 2))
+    np.testing.assert_allclose(win.fraction, [0.5, 0.0])
+    assert win.start[0, 0] == 3 and win.center[0, 0] == 3.5
+    # periodic window wrapping around the end
+    w = np.zeros((10, 2), np.float32)
+    w[[9, 0], 0] = 1.0
+    assert A(M.locality(w, (10, 1), 2))[0] == 0.5
+    win = jax.tree_util.tree_map(A, M.best_window(w, (10, 1), 2, periodic=True))
+    assert win.fraction[0] == 1.0 and win.start[0, 0] == 9
+    np.testing.assert_allclose(win.center[0], [9.5])
+
+
+def test_weight_sharing_details():
+    _, w = _conv2d()
+    wr = np.where(w != 0, _normal(10, w.shape), 0.0)
+    full = float(M.weight_sharing(wr, IN2, 3))
+    per = A(M.weight_sharing(wr, IN2, 3, per_unit=True, chunk_size=7))  # 37 chunks, padded
+    assert per.shape == (256,)
+    np.testing.assert_allclose(per.mean(), full, rtol=1e-6)
+    # a filter copied at one position only is not shared; units at one position -> NaN
+    same_pos = np.zeros((10, 3), np.float32)
+    same_pos[2:5] = _normal(11, (3, 3))
+    assert np.isnan(float(M.weight_sharing(same_pos, (10, 1), 3)))
+    # two copies at different positions plus one lonely unit at the first position
+    k, k2 = np.array([1.0, 2.0, -1.0]), np.array([1.0, -1.0, 1.0])
+    w2 = np.zeros((10, 3), np.float32)
+    w2[0:3, 0], w2[5:8, 1], w2[0:3, 2] = k, -k, k2
+    per = A(M.weight_sharing(w2, (10, 1), 3, per_unit=True))
+    np.testing.assert_allclose(per[:2], 1.0, rtol=1e-6)  # |cos| = 1 (sign-flipped copy)
+    np.testing.assert_allclose(per[2], abs(k @ k2) / np.linalg.norm(k) / np.linalg.norm(k2), rtol=1e-5)
+
+
+def test_weight_sharing_chance_matches_monte_carlo():
+    n, d = 64, 40
+    v = _normal(12, (40, n, d)).astype(np.float64)
+    v = v / np.linalg.norm(v, axis=-1, keepdims=True)
+    c = np.abs(np.einsum("tid,tjd->tij", v, v)) - 2 * np.eye(n)
+    mc = c.max(-1).mean()
+    np.testing.assert_allclose(M.weight_sharing_chance(n, d), mc, rtol=0.03)
+    np.testing.assert_allclose(M.weight_sharing_chance(2, 1000), math.sqrt(2 / (math.pi * 1000)), rtol=0.01)
+    assert M.weight_sharing_chance(10**4, 20) < 1.0
+
+
+def test_jit():
+    _, w = _conv2d()
+    loc = jax.jit(M.locality, static_argnums=(1, 2), static_argnames="periodic")(w, IN2, 3)
+    np.testing.assert_allclose(loc, 1.0, atol=1e-6)
+    ws = jax.jit(lambda a: M.weight_sharing(a, IN2, 3))(w)
+    assert float(ws) > 1 - 1e-5
+    c = jax.jit(lambda a: M.receptive_field_center(a, IN2, periodic=True))(w)
+    assert c.shape == (256, 2)
+
+
+def test_nonzeros_and_sparsity():
+    tree = {"a": jnp.asarray(np.array([0.0, 1.0, 2.0])), "b": [np.zeros(2), np.ones((2, 2))]}
+    nz = M.nonzeros(tree)
+    assert nz == {"a": 2, "b/0": 0, "b/1": 4}
+    assert all(type(v) is int for v in nz.values())
+    sp = M.sparsity(tree)
+    assert sp["overall"] == pytest.approx(3 / 9) and sp["nonzeros"] == 6 and sp["size"] == 9
+    assert sp["per_leaf"] == pytest.approx({"a": 1 / 3, "b/0": 1.0, "b/1": 0.0})
+    assert M.nonzeros(np.array([1.0, 0.0])) == {"": 1}
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.layers = nnx.List([nnx.Linear(4, 3, rngs=rngs), nnx.Linear(3, 2, rngs=rngs)])
+
+    state = nnx.state(Net(nnx.Rngs(0)), nnx.Param)
+    nz = M.nonzeros(state)
+    assert nz == {"layers/0/bias": 0, "layers/0/kernel": 12, "layers/1/bias": 0, "layers/1/kernel": 6}
+    assert M.nonzeros(nnx.to_pure_dict(state)) == nz
+    assert M.sparsity(state)["overall"] == pytest.approx(5 / 23)
+
+
+# ----------------------------------------------------------------------------- embed distances
+
+
+def test_conv_and_local_distance():
+    embed = pytest.importorskip("jaxcnn.embed")
+    kernel, w = _conv2d()
+    # the test's independent construction agrees with jaxcnn.embed
+    np.testing.assert_allclose(embed.conv_to_dense(kernel, IN2, padding="VALID"), w, atol=1e-5)
+    assert float(M.conv_distance(w, IN2, 3)) < 1e-5
+    assert float(M.local_distance(w, IN2, (3, 3))) < 1e-5
+    lc = np.where(w != 0, _normal(13, w.shape), 0.0)
+    assert float(M.local_distance(lc, IN2, 3)) < 1e-5
+    assert float(M.conv_distance(lc, IN2, 3)) > 0.8
+    rnd = _normal(14, w.shape)
+    np.testing.assert_allclose(float(M.conv_distance(rnd, IN2, 3)), 1.0, atol=0.01)
+    np.testing.assert_allclose(float(M.local_distance(rnd, IN2, 3)), math.sqrt(1 - 27 / 300), atol=0.01)
+    assert float(M.conv_distance(np.zeros_like(w), IN2, 3)) == 0.0
+    # 1-D, strided, SAME
+    k1 = _normal(15, (5, 2, 3))
+    w1 = embed.conv_to_dense(k1, (20, 2), strides=2, padding="SAME")
+    assert float(M.conv_distance(w1, (20, 2), 5, strides=2, padding="SAME")) < 1e-5
+    assert float(jax.jit(lambda a: M.conv_distance(a, IN2, 3))(w)) < 1e-5
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: M.locality(np.ones((30, 2)), (4, 4, 2), 3), r"`w`.*in_features=30.*\(32, out_features\)"),
+        (lambda: M.locality(np.ones(32), (4, 4, 2), 3), r"`w`.*\(in_features, out_features\).*\(32,\)"),
+        (lambda: M.locality(np.ones((32, 2)), (4, 4, 2), (3, 3, 3)), r"`window`.*expected 2 ints.*\(3, 3, 3\)"),
+        (lambda: M.locality(np.ones((32, 2)), (4, 4, 2), 5), r"`window`.*<= \(4, 4\).*\(5, 5\)"),
+        (lambda: M.locality(np.ones((32, 2)), (4, 4, 2), 0), r"`window`"),
+        (lambda: M.spatial_mass(np.ones((32, 2)), (32,)), r"`in_shape`.*1, 2 or 3 spatial.*\(32,\)"),
+        (lambda: M.spatial_mass(np.ones((32, 2)), (2, 2, 2, 2, 2)), r"`in_shape`"),
+        (lambda: M.receptive_field_center(np.ones((32, 2)), (4, 4, 3)), r"in_features = prod\(in_shape\) = 48"),
+        (lambda: M.weight_sharing(np.ones((32, 2)), (4, 4, 2), 2, chunk_size=0), r"`chunk_size`"),
+        (lambda: M.weight_sharing_chance(1, 10), r"`num_units`"),
+        (lambda: M.conv_distance(np.ones((30, 2)), (4, 4, 2), 3), r"`w`.*in_features=30"),
+    ],
+)
+def test_validation(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
