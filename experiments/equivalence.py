@@ -111,10 +111,10 @@ def run(args: argparse.Namespace) -> dict:
           f"{tuple(views['kernel_size'])} -> {views['c_out']} channels, stride "
           f"{views['strides']}, {views['padding']} padding -> output {tuple(out_spatial)}")
     print(f"(outputs have max |y| = {views['output_scale']:.3g})\n")
-    diffs = [{"computed as": k, "max |y - conv(x)|": v}
+    diffs = [{"computed as": k, "max abs(y - conv(x))": v}
              for k, v in views["max_abs_diff_vs_conv"].items()]
     diffs.append({"computed as": "FC layer run as conv (full window)",
-                  "max |y - conv(x)|": views["max_abs_diff_fc_as_conv"]})
+                  "max abs(y - conv(x))": views["max_abs_diff_fc_as_conv"]})
     print(format_table(diffs, floatfmt=".2e"))
     rows = subspace_table(jax.random.fold_in(key, 1), kernel, W, tuple(views["in_shape"]), geo,
                           out_spatial)

@@ -63,17 +63,74 @@ def dense(x: jax.Array, w: jax.Array, b: jax.Array | None = None, *, precision=N
 # --------------------------------------------------------------------------- conv
 
 
-@functools.partial(jax.jit, static_argnames=("geom", "groups", "precision"))
-def _conv(x, kernel, bias, geom: Geometry, groups: int, precision):
-    patches = _extract(x, geom)  # (*b, *out, K * C_in)
+# Patch tensors are ``prod(kernel_size)`` times larger than the input. Materialising
+# them for a whole batch is what made a patch-based conv slow and memory-hungry (on CPU,
+# a fresh multi-MB temporary costs more in page faults than the copy itself), so ``conv``
+# maps the shared dense map over *chunks* of the batch: each chunk's patches are built,
+# contracted and dropped (they stay in cache), and ``jax.checkpoint`` makes the backward
+# pass rebuild them per chunk instead of storing them. Chunks are sized in bytes of
+# patches, per backend, and never smaller than twice the kernel (each chunk re-reads
+# the weight and, in the backward pass, accumulates its gradient).
+_CHUNK_BYTES = {"cpu": 1 << 20}
+_CHUNK_BYTES_DEFAULT = 64 << 20  # accelerators: big enough to keep the GEMMs large
+
+
+def _chunk_size(batch: int, per_example: int, weight_bytes: int) -> int:
+    """Examples per chunk (``batch`` means: do not chunk)."""
+    target = max(_CHUNK_BYTES.get(jax.default_backend(), _CHUNK_BYTES_DEFAULT),
+                 2 * weight_bytes)
+    if batch * per_example <= target or batch == 1:
+        return batch
+    chunk = max(1, target // per_example)
+    # prefer a divisor of the batch (no remainder step) if one is close
+    divisor = max(d for d in range(1, chunk + 1) if batch % d == 0)
+    return divisor if 2 * divisor >= chunk else chunk
+
+
+def _map_chunks(f, x: jax.Array, chunk: int) -> jax.Array:
+    """``f`` over chunks of ``x``'s leading axis (``lax.map``, plus a remainder call)."""
+    batch = x.shape[0]
+    if chunk >= batch:
+        return f(x)
+    steps, rem = divmod(batch, chunk)
+    main = x[:steps * chunk].reshape(steps, chunk, *x.shape[1:])
+    y = jax.lax.map(f, main)
+    y = y.reshape(steps * chunk, *y.shape[2:])
+    if rem:
+        y = jnp.concatenate([y, f(x[steps * chunk:])], axis=0)
+    return y
+
+
+def _shared_dense_over_patches(x, kernel, geom: Geometry, groups: int, precision):
+    """``x: (B, *spatial, C_in) -> (B, *out, C_out)``: the shared dense map on every patch."""
+    patches = _extract(x, geom)  # (B, *out, K * C_in)
     lead = patches.shape[:-1]
-    cin_g, cout = kernel.shape[-2:]
+    cout = kernel.shape[-1]
+    dense_p = functools.partial(dense, precision=precision)
+    if groups == 1:
+        w = kernel.reshape(-1, cout)  # HWIO -> (K * C_in, C_out): matches the patch layout
+        y = jax.vmap(dense_p, in_axes=(0, None))(patches.reshape(-1, w.shape[0]), w)
+        return y.reshape(*lead, cout)
+    cin_g = kernel.shape[-2]
     p = patches.reshape(-1, geom.window, groups, cin_g)
     p = jnp.swapaxes(p, 1, 2).reshape(p.shape[0], groups, geom.window * cin_g)
     w = kernel.reshape(geom.window * cin_g, groups, cout // groups).swapaxes(0, 1)
-    per_group = jax.vmap(functools.partial(dense, precision=precision), in_axes=(0, 0))
+    per_group = jax.vmap(dense_p, in_axes=(0, 0))
     shared = jax.vmap(per_group, in_axes=(0, None))  # the weight is shared over positions
-    y = shared(p, w).reshape(*lead, cout)
+    return shared(p, w).reshape(*lead, cout)
+
+
+@functools.partial(jax.jit, static_argnames=("geom", "groups", "precision"))
+def _conv(x, kernel, bias, geom: Geometry, groups: int, precision):
+    n = geom.ndim
+    lead = x.shape[:-n - 1]
+    xb = x.reshape(-1, *x.shape[-n - 1:])
+    per_example = math.prod(geom.out_spatial) * geom.window * x.shape[-1] * x.dtype.itemsize
+    chunk = _chunk_size(xb.shape[0], per_example, kernel.size * kernel.dtype.itemsize)
+    block = jax.checkpoint(functools.partial(_shared_dense_over_patches, kernel=kernel,
+                                             geom=geom, groups=groups, precision=precision))
+    y = _map_chunks(block, xb, chunk)
+    y = y.reshape(*lead, *y.shape[1:])
     return y if bias is None else y + bias
 
 
