@@ -1,0 +1,126 @@
+"""Runs every experiment at one preset, in order, into one output folder.
+
+    python -m experiments.all --preset default --out results      # `make figures`
+    python -m experiments.all --preset smoke --out results/smoke  # `make smoke`
+
+Order: equivalence, learn_conv, mnist1d_table, nlgp_localization, ecnn,
+sample_efficiency. Each is called in-process as ``experiments.NAME.main(argv)`` with
+``--preset``, ``--out``, ``--seed`` and, where given, ``--devices``, ``--no-progress`` and
+``--resume`` passed through (``equivalence`` has no presets and gets only ``--out`` and
+``--seed``); each uses its own default dataset. A module that is missing (not written
+yet) or fails is reported and skipped, the others still run; the exit status is 1 if any
+experiment failed or was missing, else 0. ``--only a,b`` / ``--skip a,b`` pick a subset.
+Writes ``OUT/all.json`` with the status and wall time of every experiment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import traceback
+
+from experiments.common import CLIError, build_parser, save_json, validate_args
+
+NAME = "all"
+#: Every experiment, in run order.
+EXPERIMENTS = ("equivalence", "learn_conv", "mnist1d_table", "nlgp_localization", "ecnn",
+               "sample_efficiency")
+#: Experiments without ``--preset`` / ``--devices`` / ``--resume`` / ``--no-progress``.
+NO_PRESET = ("equivalence",)
+
+
+def experiment_argv(name: str, args: argparse.Namespace) -> list[str]:
+    """The command line passed to ``experiments.<name>.main``."""
+    argv = ["--out", str(args.out), "--seed", str(args.seed)]
+    if name in NO_PRESET:
+        return argv
+    argv += ["--preset", args.preset]
+    if args.devices is not None:
+        argv += ["--devices", str(args.devices)]
+    if args.no_progress:
+        argv.append("--no-progress")
+    if args.resume:
+        argv.append("--resume")
+    return argv
+
+
+def select(args: argparse.Namespace) -> list[str]:
+    """The experiments to run (``--only`` / ``--skip``), in :data:`EXPERIMENTS` order."""
+    def names(text, flag):
+        chosen = [s.strip() for s in text.split(",") if s.strip()]
+        unknown = [s for s in chosen if s not in EXPERIMENTS]
+        if unknown:
+            raise CLIError(f"{flag}: expected names from {', '.join(EXPERIMENTS)}, "
+                           f"got {', '.join(unknown)}")
+        return chosen
+
+    chosen = names(args.only, "--only") if args.only else list(EXPERIMENTS)
+    skipped = names(args.skip, "--skip") if args.skip else []
+    return [e for e in EXPERIMENTS if e in chosen and e not in skipped]
+
+
+def run_one(name: str, argv: list[str]) -> dict:
+    """Imports and runs one experiment; never raises (the status says what happened)."""
+    t0 = time.perf_counter()
+    try:
+        module = importlib.import_module(f"experiments.{name}")
+    except ModuleNotFoundError as e:
+        if e.name not in (f"experiments.{name}", "experiments"):
+            raise
+        print(f"all: experiments.{name} is missing (not written yet?); skipped",
+              file=sys.stderr)
+        return {"name": name, "status": "missing", "argv": argv, "wall_time": 0.0}
+    main = getattr(module, "main", None)
+    if main is None:
+        print(f"all: experiments.{name} has no main(argv); skipped", file=sys.stderr)
+        return {"name": name, "status": "missing", "argv": argv, "wall_time": 0.0}
+    print(f"\n=== {name}: python -m experiments.{name} {' '.join(argv)}", flush=True)
+    status = "ok"
+    try:
+        main(argv)
+    except SystemExit as e:  # argparse / CLI errors of the experiment
+        if e.code not in (0, None):
+            status = f"exit status {e.code}"
+    except Exception as e:  # noqa: BLE001 - keep going with the other experiments
+        traceback.print_exc()
+        status = f"failed: {type(e).__name__}: {e}"
+    wall = time.perf_counter() - t0
+    print(f"=== {name}: {status} ({wall:.0f}s)", flush=True)
+    return {"name": name, "status": status, "argv": argv, "wall_time": wall}
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Runs the selected experiments; exits with status 1 if any did not succeed."""
+    t0 = time.perf_counter()
+    names = select(args)
+    summary = [run_one(name, experiment_argv(name, args)) for name in names]
+    results = {"experiment": NAME, "preset": args.preset, "seed": args.seed,
+               "experiments": summary, "wall_time": time.perf_counter() - t0}
+    path = save_json(results, args.out, NAME)
+    print(f"\nall ({args.preset} preset, {results['wall_time']:.0f}s):")
+    for s in summary:
+        print(f"  {s['name']:18s} {s['status']} ({s['wall_time']:.0f}s)")
+    print(f"wrote {path}")
+    if any(s["status"] != "ok" for s in summary):
+        raise SystemExit(1)
+    return results
+
+
+def main(argv=None):
+    """CLI entry point: ``python -m experiments.all [flags]``."""
+    parser = build_parser(NAME, __doc__.splitlines()[0], datasets=None)
+    parser.add_argument("--only", default=None, help="comma-separated experiments to run")
+    parser.add_argument("--skip", default=None, help="comma-separated experiments to skip")
+    args = parser.parse_args(argv)
+    try:
+        validate_args(args)
+        return run(args)
+    except CLIError as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

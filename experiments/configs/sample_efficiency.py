@@ -1,0 +1,91 @@
+"""Presets of ``experiments.sample_efficiency`` (test accuracy vs training-set size).
+
+Every run takes the same number of optimizer steps (``epochs`` passes over the largest
+training set): smaller sets are repeated to that size, so all runs of one model have the
+same shapes and share one compilation. The β-LASSO settings are those of
+``experiments.configs.learn_conv``'s default preset (see its docstring for why λ is
+~100x the paper's on a CPU budget).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+#: Models of the comparison: key -> (architecture, optimizer); labels in ``LABELS``.
+MODELS: dict[str, tuple[str, str]] = {
+    "s-conv": ("s-conv", "sgd"),
+    "s-local": ("s-local", "sgd"),
+    "s-fc": ("s-fc", "sgd"),
+    "s-fc-blasso": ("s-fc", "blasso"),
+    "3-fc": ("3-fc", "sgd"),
+}
+
+LABELS: dict[str, str] = {
+    "s-conv": "CNN (S-CONV)",
+    "s-local": "LCN (S-LOCAL)",
+    "s-fc": "FC (S-FC, SGD)",
+    "s-fc-blasso": "FC (S-FC, β-LASSO)",
+    "3-fc": "FC (3-FC, SGD)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleEfficiencyConfig:
+    """Settings of a sample-efficiency sweep.
+
+    Attributes:
+      sizes: training-set sizes (nested random subsets of the training split); sizes
+        above the split's size are dropped with a message.
+      models: keys of :data:`MODELS`.
+      shuffled: also run with one fixed permutation of the input positions (the
+        permutation-invariant benchmark; for MNIST-1D exactly ``mnist1d_shuffled``).
+      seeds: independent repetitions (subset, initialisation and batch order).
+      alpha: channel multiplier of the S-* models.
+      kernel_size: first-layer window (``None``: ``learn_conv``'s per-dataset default).
+      epochs: passes over the largest training set; every run takes
+        ``epochs * (max(sizes) // batch_size)`` steps.
+      batch_size: training batch size.
+      lr, momentum: SGD (cosine learning rate).
+      blasso_lr, beta, l1_first, l1_rest: β-LASSO (cosine learning rate, no momentum).
+      num_test: test examples (``None``: all).
+      checkpoint_every: checkpoint period (epochs) with ``--resume``.
+      checkpoint: always checkpoint (else only with ``--resume``).
+    """
+
+    sizes: tuple[int, ...] = (250, 500, 1000, 2000, 4000)
+    models: tuple[str, ...] = ("s-conv", "s-local", "s-fc", "s-fc-blasso")
+    shuffled: bool = True
+    seeds: int = 1
+    alpha: int = 8
+    kernel_size: int | None = None
+    epochs: int = 15
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    blasso_lr: float = 0.5
+    beta: float = 2.0
+    l1_first: float = 3e-3
+    l1_rest: float = 5e-4
+    num_test: int | None = None
+    checkpoint_every: int = 5
+    checkpoint: bool = False
+
+    def __post_init__(self):
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown or not self.models:
+            raise ValueError(f"models: expected a non-empty subset of {list(MODELS)}, "
+                             f"got {self.models!r}")
+        if not self.sizes or min(self.sizes) < 1:
+            raise ValueError(f"sizes: expected positive ints, got {self.sizes!r}")
+        for name in ("seeds", "alpha", "epochs", "batch_size", "checkpoint_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name}: expected an int >= 1, got {getattr(self, name)!r}")
+
+
+PRESETS: dict[str, SampleEfficiencyConfig] = {
+    "smoke": SampleEfficiencyConfig(sizes=(128, 256), alpha=2, epochs=2, batch_size=64,
+                                    num_test=256),
+    "default": SampleEfficiencyConfig(),
+    "paper": SampleEfficiencyConfig(sizes=(250, 500, 1000, 2000, 4000), seeds=5, alpha=16,
+                                    epochs=100, models=tuple(MODELS), checkpoint=True),
+}

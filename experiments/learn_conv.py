@@ -1,0 +1,661 @@
+"""Can a fully connected net learn to be a CNN? S-CONV vs S-LOCAL vs S-FC (SGD, β-LASSO).
+
+    python -m experiments.learn_conv --preset default            # MNIST-1D, CPU minutes
+    python -m experiments.learn_conv --preset paper --dataset cifar10 --data-path DIR
+
+Neyshabur 2020 ("Towards learning convolutions from scratch"): train on the same data,
+from the same initialisation per architecture and in the same batch order,
+
+* S-CONV (SGD), S-LOCAL (SGD), S-FC (SGD), 3-FC (SGD) and S-FC trained with β-LASSO
+  (Algorithm 1: an ℓ1 subgradient step, then weights with ``|w| < β·λ`` set to exactly 0;
+  separate λ for the first, conv-equivalent, layer and for the later layers; biases and
+  BatchNorm parameters are not regularised), plus optionally a small λ sweep;
+
+then print and save (``OUT/learn_conv.json``) the table
+
+    model | parameters | non-zeros | layer-1 non-zeros | test accuracy | locality |
+    weight sharing | IPR
+
+where the last three are first-layer metrics on ``first_layer_dense(model)`` (the first
+layer as a dense ``(inputs, units)`` matrix), over its non-zero units: mean locality =
+fraction of a unit's squared weight inside its best window of the S-CONV kernel size,
+weight sharing = mean best aligned-filter |cosine| to a unit at another position, mean
+IPR = Σw⁴/(Σw²)² (see :mod:`jaxcnn.metrics`; chance levels are printed below the table).
+Non-zeros count every trainable entry with ``|w| > 0`` exactly.
+
+Figures (PNG in OUT): ``learn_conv_receptive_fields.png`` (first-layer units over input
+positions, Fig. 4 analog), ``learn_conv_nonzeros.png`` (non-zero weights per layer vs
+epoch for S-FC β-LASSO and SGD, with the S-CONV and S-LOCAL first-layer parameter counts
+as reference lines, Fig. 3 analog), ``learn_conv_accuracy_vs_nonzeros.png`` and
+``learn_conv_curves.png`` (test accuracy vs epoch).
+
+Datasets: ``mnist1d`` (default), ``mnist1d_shuffled`` (positions permuted: locality in
+input coordinates should not appear), ``digits`` (8x8), ``nlgp`` (Ingrosso & Goldt's
+two-class task, ``--nlgp-shape 20x20`` or ``400``), ``cifar10``/``cifar100``/``svhn``
+(``--data-path``). The ``paper`` preset is the paper's CIFAR-10 S-FC configuration
+(α = 150, batch 512, cosine LR from 0.1, β = 50, the λ grid {1e-6, ..., 2e-5} per layer
+group, 400 epochs) and needs ``--dataset cifar10 --data-path``; it does **not** implement
+the paper's data augmentation (nor fp16), so expect lower accuracies than its Table 2.
+
+The persistent JAX compilation cache is turned on (under ``jaxcnn.data.cache_dir()``,
+unless a cache is already configured or ``JAXCNN_NO_COMPILE_CACHE=1``), so a repeated
+run skips most compilation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from experiments import plots
+from experiments.common import (CLIError, FILE_DATASETS, build_parser, checkpoint_dir,
+                                format_table, run_cli, save_figure, save_json)
+from experiments.configs.learn_conv import KERNEL_SIZES, LABELS, MODELS, PRESETS, LearnConvConfig
+from jaxcnn import metrics, models, optim
+from jaxcnn.train import NonFiniteLossError, TrainConfig, cosine_schedule, steps_per_epoch, train
+
+NAME = "learn_conv"
+#: Stable ids for PRNG folding: one initialisation per architecture (so S-FC SGD and
+#: S-FC β-LASSO start from the same weights).
+ARCH_IDS = {"s-conv": 0, "s-local": 1, "s-fc": 2, "3-fc": 3}
+_NNZ_PREFIX = "nnz:"
+
+
+# ----------------------------------------------------------------------- setup
+
+
+def enable_compilation_cache(path: str | None = None) -> str | None:
+    """Turns on JAX's persistent compilation cache (unless one is configured already).
+
+    Identical programs (same model, optimizer and shapes) are then compiled once per
+    machine instead of once per :func:`jaxcnn.train.train` call.
+
+    Args:
+      path: cache folder; default ``jaxcnn.data.cache_dir()/xla``.
+
+    Returns:
+      The cache folder in use, or ``None`` when disabled by ``JAXCNN_NO_COMPILE_CACHE=1``.
+    """
+    if os.environ.get("JAXCNN_NO_COMPILE_CACHE", "0") == "1":
+        return None
+    current = jax.config.jax_compilation_cache_dir
+    if current:
+        return current
+    from jaxcnn.data import cache_dir
+
+    path = path or os.path.join(cache_dir(), "xla")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return None
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return path
+
+
+def parse_shape(text: str, flag: str) -> tuple[int, ...]:
+    """``"20x20"`` -> ``(20, 20)``, ``"400"`` -> ``(400,)``; one or two positive ints."""
+    try:
+        shape = tuple(int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) not in (1, 2) or min(shape, default=0) < 2:
+        raise CLIError(f"{flag}: expected one or two ints >= 2 like 400 or 20x20, got {text!r}")
+    return shape
+
+
+def resolve_config(args: argparse.Namespace) -> LearnConvConfig:
+    """The preset's config, checked against the dataset and this experiment's flags."""
+    cfg = PRESETS[args.preset]
+    if cfg.datasets is not None and args.dataset not in cfg.datasets:
+        raise CLIError(f"--dataset: the {args.preset} preset is the paper's "
+                       f"{'/'.join(cfg.datasets)} configuration; expected "
+                       f"{' or '.join(cfg.datasets)} (with --data-path), got {args.dataset!r}")
+    nlgp_shape = getattr(args, "nlgp_shape", None)
+    if nlgp_shape is not None:
+        if args.dataset != "nlgp":
+            raise CLIError(f"--nlgp-shape: only used with --dataset nlgp, got --dataset "
+                           f"{args.dataset}")
+        cfg = dataclasses.replace(cfg, nlgp_shape=parse_shape(nlgp_shape, "--nlgp-shape"))
+    return cfg
+
+
+def kernel_size_for(cfg: LearnConvConfig, dataset: str, in_shape: Sequence[int]) -> int:
+    """The first-layer window: the preset's, else the dataset's, capped by the input size."""
+    k = cfg.kernel_size if cfg.kernel_size is not None else KERNEL_SIZES.get(dataset, 9)
+    return int(min(k, *in_shape[:-1]))
+
+
+def load_dataset(args: argparse.Namespace, *, key: jax.Array, nlgp_shape=(20, 20),
+                 nlgp_num_train: int = 4000, nlgp_num_test: int = 1000) -> dict:
+    """Loads ``args.dataset``; file problems become a one-line ``--data-path`` error."""
+    from jaxcnn import data as jdata
+
+    kw: dict = {}
+    if args.dataset == "nlgp":
+        kw = dict(key=key, shape=tuple(nlgp_shape), num_train=nlgp_num_train,
+                  num_test=nlgp_num_test)
+    try:
+        return jdata.load(args.dataset, path=args.data_path, **kw)
+    except (FileNotFoundError, ValueError, OSError, EOFError) as e:
+        flag = "--data-path" if args.dataset in FILE_DATASETS else "--dataset"
+        raise CLIError(f"{flag}: {' '.join(str(e).split())}") from None
+
+
+def subsample(data: Mapping[str, np.ndarray], key: jax.Array, *, num_train: int | None,
+              num_test: int | None) -> dict:
+    """A random subset of each split (``None``: keep the split as it is)."""
+    out = dict(data)
+    for split, n, k in (("train", num_train, 0), ("test", num_test, 1)):
+        total = len(data[f"y_{split}"])
+        if n is None or n >= total:
+            continue
+        idx = np.sort(np.asarray(jax.random.permutation(jax.random.fold_in(key, k), total))[:n])
+        out[f"x_{split}"] = np.asarray(data[f"x_{split}"])[idx]
+        out[f"y_{split}"] = np.asarray(data[f"y_{split}"])[idx]
+    return out
+
+
+# ----------------------------------------------------------------------- models
+
+
+def build_model(arch: str, in_shape: Sequence[int], num_classes: int, *, alpha: int,
+                kernel_size: int, key: jax.Array) -> nnx.Module:
+    """One of ``s-conv``, ``s-local``, ``s-fc``, ``3-fc`` (3-FC sized like the S-FC).
+
+    3-FC: two equal hidden layers whose width makes its weight count closest to the
+    S-FC's parameter count.
+    """
+    rngs = nnx.Rngs(key)
+    kw = dict(alpha=alpha, kernel_size=kernel_size)
+    if arch == "s-conv":
+        return models.SConv(in_shape, num_classes, **kw, rngs=rngs)
+    if arch == "s-local":
+        return models.SLocal(in_shape, num_classes, **kw, rngs=rngs)
+    if arch == "s-fc":
+        return models.SFC(in_shape, num_classes, **kw, rngs=rngs)
+    if arch == "3-fc":
+        return models.ThreeFC(in_shape, num_classes,
+                              width=three_fc_width(in_shape, num_classes, **kw), rngs=rngs)
+    raise ValueError(f"arch: expected one of {list(ARCH_IDS)}, got {arch!r}")
+
+
+def three_fc_width(in_shape, num_classes: int, *, alpha: int, kernel_size: int) -> int:
+    """The 3-FC width matching the S-FC's parameter count (counted abstractly)."""
+    sfc = nnx.eval_shape(lambda: models.SFC(in_shape, num_classes, alpha=alpha,
+                                            kernel_size=kernel_size, rngs=nnx.Rngs(0)))
+    return models.ThreeFC.width_for_params(models.count_params(sfc), in_shape, num_classes)
+
+
+def first_layer_prefix(model: nnx.Module) -> str:
+    """Parameter-path prefix of the model's first linear layer (for per-layer λ)."""
+    if hasattr(model, "features"):
+        return "features/0"
+    if hasattr(model, "hidden") and len(model.hidden):
+        return "hidden/0"
+    return "head"
+
+
+def make_optimizer(kind: str, cfg: LearnConvConfig, *, total_steps: int, model: nnx.Module,
+                   l1_first: float | None = None, l1_rest: float | None = None):
+    """SGD (momentum, cosine LR) or β-LASSO (cosine LR, λ per layer group).
+
+    Args:
+      kind: ``"sgd"``, ``"blasso"`` (β = ``cfg.beta``) or ``"blasso-b0"`` (β = 0: plain
+        ℓ1 subgradient, no thresholding).
+      cfg: the preset.
+      total_steps: optimizer steps of the run (cosine length).
+      model: the model (its first-layer path gets ``l1_first``).
+      l1_first, l1_rest: λ of the first / later layers' weights (default: the preset's).
+
+    Returns:
+      ``(tx, description)`` with a JSON-able description of the optimizer.
+    """
+    if kind == "sgd":
+        sched = cosine_schedule(cfg.lr, total_steps=total_steps)
+        return optax.sgd(sched, momentum=cfg.momentum or None), {
+            "name": "sgd", "lr": cfg.lr, "momentum": cfg.momentum, "schedule": "cosine"}
+    if kind not in ("blasso", "blasso-b0"):
+        raise ValueError(f"kind: expected 'sgd', 'blasso' or 'blasso-b0', got {kind!r}")
+    l1_first = cfg.l1_first if l1_first is None else l1_first
+    l1_rest = cfg.l1_rest if l1_rest is None else l1_rest
+    beta = cfg.beta if kind == "blasso" else 0.0
+    sched = cosine_schedule(cfg.blasso_lr, total_steps=total_steps)
+    tx = optim.beta_lasso_partitioned(
+        sched, l1_by_label={"first": l1_first, "rest": l1_rest, "no_l1": 0.0}, beta=beta,
+        label_fn=optim.first_layer_label_fn(first_layer_prefix(model)))
+    return tx, {"name": "beta_lasso", "lr": cfg.blasso_lr, "schedule": "cosine",
+                "beta": beta, "l1_first": l1_first, "l1_rest": l1_rest,
+                "threshold_first": beta * l1_first, "threshold_rest": beta * l1_rest}
+
+
+# ----------------------------------------------------------------------- metrics
+
+
+def _layer_order(name: str) -> tuple:
+    parts = name.split("/")
+    group = {"features": 0, "hidden": 1, "head": 2}.get(parts[0], 3)
+    idx = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+    return group, idx, name
+
+
+def param_nonzeros(model: nnx.Module) -> tuple[dict[str, int], int, int]:
+    """Exact non-zeros of the weight matrices (by layer, in order), all params, size.
+
+    Small models are counted on the host; large ones (over 2**24 entries) on device in
+    one jitted reduction, so that only the counts leave the accelerator.
+
+    Returns:
+      ``({kernel path: non-zeros}, non-zeros of all trainable entries, their number)``.
+    """
+    flat = jax.tree_util.tree_flatten_with_path(nnx.state(model, nnx.Param))[0]
+    names = [metrics.keypath_str(path) for path, _ in flat]
+    leaves = [leaf for _, leaf in flat]
+    sizes = [int(np.prod(leaf.shape)) for leaf in leaves]
+    if sum(sizes) <= 2**24:
+        counts = [int(np.count_nonzero(np.asarray(leaf))) for leaf in leaves]
+    else:
+        counts = [int(c) for c in _count_nonzero_leaves(leaves)]
+    by_layer = {n: c for n, c in zip(names, counts) if n.rsplit("/", 1)[-1] == "kernel"}
+    return (dict(sorted(by_layer.items(), key=lambda kv: _layer_order(kv[0]))), sum(counts),
+            sum(sizes))
+
+
+@jax.jit
+def _count_nonzero_leaves(leaves):
+    return [jnp.count_nonzero(x) for x in leaves]
+
+
+def nonzeros_callback(epoch: int, model: nnx.Module) -> dict:
+    """Per-epoch callback for :func:`jaxcnn.train.train`: non-zeros per weight matrix."""
+    del epoch
+    by_layer, total, _ = param_nonzeros(model)
+    return {**{_NNZ_PREFIX + k: v for k, v in by_layer.items()}, _NNZ_PREFIX + "total": total}
+
+
+def _nan_to_none(v: float) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def first_layer_metrics(model: nnx.Module, kernel_size: int, *, periodic: bool = False) -> dict:
+    """IPR, locality and weight sharing of the first layer's non-zero units.
+
+    Args:
+      model: a trained model (any of :func:`build_model`).
+      kernel_size: the window (per spatial dim) of locality and weight sharing.
+      periodic: windows wrap around (NLGP inputs live on a ring/torus).
+
+    Returns:
+      A JSON-able dict: ``units``, ``dead_units`` (all-zero), ``nonzeros``, ``ipr``,
+      ``locality``, ``weight_sharing`` (means over the non-zero units; ``None`` when
+      undefined), the same means over all units (``*_all_units``; dead units score 0),
+      and the chance levels of a random dense unit (``ipr_random`` ≈ 3/D,
+      ``locality_random`` ≈ window/D, ``weight_sharing_chance``).
+    """
+    w, in_shape = models.first_layer_dense(model)
+    n_spatial = len(in_shape) - 1
+    window = (int(kernel_size),) * n_spatial
+    alive = _alive_units(w)
+    units = int(alive.size)
+    n_alive = int(alive.sum())
+    d = math.prod(in_shape)
+    nnz = (np.count_nonzero(np.asarray(w)) if w.size <= 2**24 else jnp.count_nonzero(w))
+    out = {"units": units, "dead_units": units - n_alive, "nonzeros": int(nnz),
+           "size": int(w.size), "window": list(window), "periodic": bool(periodic),
+           "ipr_random": 3.0 / d, "locality_random": math.prod(window) / math.prod(in_shape[:-1])}
+    ipr = np.asarray(metrics.ipr(w, axis=0))
+    loc = np.asarray(metrics.locality(w, in_shape, window, periodic=periodic))
+    out["ipr_all_units"] = float(ipr.mean())
+    out["locality_all_units"] = float(loc.mean())
+    if n_alive == 0:
+        out.update(ipr=None, locality=None, weight_sharing=None, weight_sharing_chance=None)
+        return out
+    out["ipr"] = float(ipr[alive].mean())
+    out["locality"] = float(loc[alive].mean())
+    w_alive = w[:, np.flatnonzero(alive)]
+    ws = float(metrics.weight_sharing(w_alive, in_shape, window, periodic=periodic))
+    out["weight_sharing"] = _nan_to_none(ws)
+    dim = math.prod(window) * in_shape[-1]
+    out["weight_sharing_chance"] = (metrics.weight_sharing_chance(n_alive, dim)
+                                    if n_alive >= 2 and dim >= 2 else None)
+    return out
+
+
+def _alive_units(w: jax.Array) -> np.ndarray:
+    """Boolean ``(units,)``: columns of ``w`` with a non-zero entry (host-side if small)."""
+    if w.size <= 2**24:
+        return np.any(np.asarray(w) != 0, axis=0)
+    return np.asarray(jnp.any(w != 0, axis=0))
+
+
+def shown_units(model: nnx.Module, num_units: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The first-layer columns of the receptive-field figure (chosen on device).
+
+    Non-zero units sorted by receptive-field centre, evenly spaced; only those columns
+    come to the host (the dense first layer of a paper-scale model is ~10^8 entries).
+
+    Returns:
+      ``(w_shown (prod(in_shape), k), in_shape)``.
+    """
+    w, in_shape = models.first_layer_dense(model)
+    idx = np.flatnonzero(_alive_units(w))
+    if idx.size == 0:
+        return np.zeros((w.shape[0], 0), np.float32), in_shape
+    if w.size <= 2**24:  # small: on the host, no compilation
+        return plots_select(np.asarray(w), in_shape, num_units)
+    centres = np.asarray(metrics.receptive_field_center(w[:, idx], in_shape))
+    order = idx[np.lexsort(centres.T[::-1])]
+    if order.size > num_units:
+        order = order[np.round(np.linspace(0, order.size - 1, num_units)).astype(int)]
+    return np.asarray(w[:, order]), in_shape
+
+
+def plots_select(w: np.ndarray, in_shape, num_units: int) -> tuple[np.ndarray, tuple]:
+    """Host-side version of :func:`shown_units` (via :func:`experiments.plots.select_units`)."""
+    return w[:, plots.select_units(w, in_shape, num_units)], tuple(in_shape)
+
+
+def first_layer_param_counts(in_shape, num_classes: int, *, alpha: int,
+                             kernel_size: int) -> dict[str, int]:
+    """First-layer weight counts of S-CONV and S-LOCAL (Fig. 3's reference lines)."""
+    out = {}
+    for label, cls in (("S-CONV layer 1", models.SConv), ("S-LOCAL layer 1", models.SLocal),
+                       ("S-FC layer 1", models.SFC)):
+        m = nnx.eval_shape(lambda cls=cls: cls(in_shape, num_classes, alpha=alpha,
+                                               kernel_size=kernel_size, rngs=nnx.Rngs(0)))
+        out[label] = int(math.prod(models.first_layer(m).kernel.shape))
+    return out
+
+
+# ----------------------------------------------------------------------- training
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One training run: a model key of the config, and its λ pair for β-LASSO runs."""
+
+    key: str
+    l1_first: float | None = None
+    l1_rest: float | None = None
+    sweep: bool = False
+
+    @property
+    def run_name(self) -> str:
+        if self.l1_first is None:
+            return self.key
+        return f"{self.key}-l1f{self.l1_first:g}-l1r{self.l1_rest:g}"
+
+    @property
+    def label(self) -> str:
+        if not self.sweep:
+            return LABELS[self.key]
+        return f"{LABELS[self.key]} λ={self.l1_first:g}/{self.l1_rest:g}"
+
+
+def run_specs(cfg: LearnConvConfig) -> list[RunSpec]:
+    """The main models, then the λ sweep (if S-FC β-LASSO is among the models)."""
+    specs = [RunSpec(k) for k in cfg.models]
+    if "s-fc-blasso" in cfg.models:
+        main = (cfg.l1_first, cfg.l1_rest)
+        specs += [RunSpec("s-fc-blasso", a, b, sweep=True) for a, b in cfg.sweep
+                  if (a, b) != main]
+    return specs
+
+
+def checkpoint_config(args: argparse.Namespace, cfg: LearnConvConfig, run_name: str) -> dict:
+    """``TrainConfig`` checkpoint fields: on with ``--resume`` or a checkpointing preset.
+
+    Raises:
+      CLIError: a checkpointing preset finds checkpoints of an earlier run without
+        ``--resume``.
+    """
+    if not (args.resume or cfg.checkpoint):
+        return {}
+    path = checkpoint_dir(args, f"{args.preset}-{args.dataset}-{run_name}")
+    if not args.resume and os.path.isdir(path) and os.listdir(path):
+        raise CLIError(f"--resume: {path} holds checkpoints of an earlier run; pass --resume "
+                       "to continue it, or use another --out")
+    return {"checkpoint_dir": path, "resume": bool(args.resume),
+            "checkpoint_every": cfg.checkpoint_every}
+
+
+def train_run(spec: RunSpec, cfg: LearnConvConfig, data: dict, *, args: argparse.Namespace,
+              root_key: jax.Array, kernel_size: int, num_classes: int, periodic: bool,
+              units_shown: int) -> tuple[dict, tuple | None]:
+    """Builds, trains and measures one model.
+
+    Returns:
+      ``(entry, shown)``: the JSON entry of the run and ``(w_shown, in_shape)`` for the
+      receptive-field figure.
+    """
+    arch, opt = MODELS[spec.key]
+    in_shape = tuple(int(s) for s in data["x_train"].shape[1:])
+    model = build_model(arch, in_shape, num_classes, alpha=cfg.alpha, kernel_size=kernel_size,
+                        key=jax.random.fold_in(root_key, 100 + ARCH_IDS[arch]))
+    total_steps = cfg.epochs * steps_per_epoch(len(data["y_train"]), batch_size=cfg.batch_size)
+    tx, opt_desc = make_optimizer(opt, cfg, total_steps=total_steps, model=model,
+                                  l1_first=spec.l1_first, l1_rest=spec.l1_rest)
+    init_layers, _, _ = param_nonzeros(model)
+    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=args.seed,
+                       devices=args.devices, progress=not args.no_progress,
+                       **checkpoint_config(args, cfg, spec.run_name))
+    entry = {"key": spec.key, "label": spec.label, "run_name": spec.run_name,
+             "architecture": arch, "optimizer": opt_desc, "sweep": spec.sweep,
+             "parameters": models.count_params(model), "status": "ok"}
+    t0 = time.perf_counter()
+    try:
+        res = train(model, tx, data, config=tcfg, key=jax.random.fold_in(root_key, 1),
+                    callbacks=[nonzeros_callback])
+    except NonFiniteLossError as e:
+        entry.update(status=f"diverged: {e}", test_acc=None, train_acc=None,
+                     wall_time=time.perf_counter() - t0)
+        return entry, None
+    except ValueError as e:
+        if tcfg.checkpoint_dir and "checkpoint" in str(e):
+            raise CLIError(f"--resume: {' '.join(str(e).split())}") from None
+        raise
+    by_layer, total, _ = param_nonzeros(model)
+    curves = dict(res["curves"])
+    nnz_curves = {k[len(_NNZ_PREFIX):]: curves.pop(k) for k in list(curves)
+                  if k.startswith(_NNZ_PREFIX)}
+    entry.update({
+        "nonzeros": total,
+        "nonzeros_by_layer": by_layer,
+        "nonzeros_by_layer_init": init_layers,
+        "first_layer": first_layer_metrics(model, kernel_size, periodic=periodic),
+        "test_acc": float(res["final"]["test_acc"]),
+        "train_acc": float(res["final"]["train_acc"]),
+        "test_loss": float(res["final"]["test_loss"]),
+        "curves": {**curves, "nonzeros": nnz_curves},
+        "epochs_completed": res["epochs_completed"],
+        "resumed_from": res.get("resumed_from"),
+        "device": res["device"],
+        "wall_time": time.perf_counter() - t0,
+    })
+    return entry, shown_units(model, units_shown)
+
+
+# ----------------------------------------------------------------------- reporting
+
+
+def _fmt(v, spec=".3f"):
+    return "-" if v is None else format(v, spec)
+
+
+def table_rows(entries: Sequence[dict]) -> list[dict]:
+    """Rows of the printed table (one per run)."""
+    rows = []
+    for e in entries:
+        fl = e.get("first_layer") or {}
+        rows.append({
+            "model": e["label"],
+            "parameters": e["parameters"],
+            "non-zeros": e.get("nonzeros"),
+            "layer-1 non-zeros": fl.get("nonzeros"),
+            "test accuracy": _fmt(e.get("test_acc"), ".4f") if e["status"] == "ok"
+            else "diverged",
+            "locality": _fmt(fl.get("locality")),
+            "weight sharing": _fmt(fl.get("weight_sharing")),
+            "IPR": _fmt(fl.get("ipr")),
+        })
+    return rows
+
+
+def chance_note(entries: Sequence[dict]) -> str:
+    """One line with the random-dense-unit reference values of the first-layer metrics."""
+    fl = next((e["first_layer"] for e in entries if e.get("first_layer")), None)
+    if fl is None:
+        return ""
+    dense = next((e["first_layer"] for e in entries
+                  if e.get("first_layer") and e["first_layer"]["dead_units"] == 0
+                  and e["architecture"] in ("s-fc", "3-fc")), fl)
+    ws = dense.get("weight_sharing_chance")
+    return (f"reference (random dense unit): locality ≈ {fl['locality_random']:.3f} "
+            f"(window {'x'.join(map(str, fl['window']))}), IPR ≈ 3/D = {fl['ipr_random']:.3f}"
+            + (f", weight sharing by chance ≈ {ws:.3f} ({dense['units']} units)" if ws else "")
+            + "; first-layer metrics are means over non-zero units")
+
+
+def make_figures(results: dict, shown: Mapping[str, tuple], out: str | os.PathLike,
+                 *, units_shown: int) -> list[str]:
+    """Writes the PNG figures; returns their file names."""
+    out = Path(out)
+    entries = [e for e in results["models"] + results["sweep"] if e["status"] == "ok"]
+    names = []
+    title = f"{results['dataset']} ({results['preset']} preset)"
+    main_shown = {e["label"]: shown[e["run_name"]] for e in results["models"]
+                  if e["run_name"] in shown}
+    if main_shown:
+        fig = plots.receptive_fields_figure(main_shown, num_units=units_shown,
+                                            suptitle=f"First-layer receptive fields, {title}")
+        names.append(save_figure(fig, out / f"{NAME}_receptive_fields.png").name)
+
+    fc_runs = [e for e in entries if e["architecture"] == "s-fc"]
+    if fc_runs:
+        layers = list(fc_runs[0]["nonzeros_by_layer"])
+        panels = {}
+        for i, layer in enumerate(layers):
+            curves = {}
+            for e in fc_runs:
+                y = [e["nonzeros_by_layer_init"][layer], *e["curves"]["nonzeros"][layer]]
+                curves[e["label"]] = (list(range(len(y))), y)
+            panels[f"layer {i + 1} ({layer})"] = curves
+        styles = {e["label"]: ({"linestyle": "--"} if e["optimizer"]["name"] == "sgd" else
+                               {"alpha": 0.5} if e["sweep"] else {"linewidth": 2})
+                  for e in fc_runs}
+        refs = {k: v for k, v in results["reference"]["first_layer_params"].items()
+                if not k.startswith("S-FC")}
+        fig = plots.line_panels(panels, xlabel="epoch", ylabel="non-zero weights", logy=True,
+                                panel_hlines={next(iter(panels)): refs}, styles=styles,
+                                sharey=False, suptitle=f"S-FC non-zeros per layer, {title}")
+        names.append(save_figure(fig, out / f"{NAME}_nonzeros.png").name)
+
+    if entries:
+        pts = [(e["label"] if not e["sweep"] else "S-FC (β-LASSO) λ sweep",
+                float(e["nonzeros"]), float(e["test_acc"])) for e in entries]
+        fig = plots.scatter_labeled(pts, xlabel="non-zero parameters", ylabel="test accuracy",
+                                    logx=True, title=f"Test accuracy vs non-zeros, {title}")
+        names.append(save_figure(fig, out / f"{NAME}_accuracy_vs_nonzeros.png").name)
+        curves = {e["label"]: (e["curves"]["epoch"], e["curves"]["test_acc"])
+                  for e in entries if not e["sweep"]}
+        fig = plots.line_panels({title: curves}, xlabel="epoch", ylabel="test accuracy",
+                                legend_loc="lower right")
+        names.append(save_figure(fig, out / f"{NAME}_curves.png").name)
+    return names
+
+
+# ----------------------------------------------------------------------- main
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Runs the experiment for parsed, validated ``args``; returns the results dict."""
+    t_start = time.perf_counter()
+    cfg = resolve_config(args)
+    cache = enable_compilation_cache()
+    root = jax.random.key(args.seed)
+    data = load_dataset(args, key=jax.random.fold_in(root, 2), nlgp_shape=cfg.nlgp_shape,
+                        nlgp_num_train=cfg.nlgp_num_train, nlgp_num_test=cfg.nlgp_num_test)
+    data = subsample(data, jax.random.fold_in(root, 3), num_train=cfg.num_train,
+                     num_test=cfg.num_test)
+    from jaxcnn import data as jdata
+
+    num_classes = jdata.info(args.dataset).num_classes
+    in_shape = tuple(int(s) for s in data["x_train"].shape[1:])
+    if cfg.batch_size > len(data["y_train"]):
+        raise CLIError(f"--preset: batch size {cfg.batch_size} exceeds the "
+                       f"{len(data['y_train'])} training examples of --dataset {args.dataset}")
+    kernel_size = kernel_size_for(cfg, args.dataset, in_shape)
+    periodic = args.dataset == "nlgp"
+    specs = run_specs(cfg)
+    print(f"learn_conv: {args.dataset} {in_shape}, {num_classes} classes, "
+          f"{len(data['y_train'])} train / {len(data['y_test'])} test; alpha={cfg.alpha}, "
+          f"kernel {kernel_size}, {cfg.epochs} epochs, {len(specs)} runs", flush=True)
+
+    results = {
+        "experiment": NAME, "preset": args.preset, "dataset": args.dataset, "seed": args.seed,
+        "config": {**dataclasses.asdict(cfg), "kernel_size": kernel_size,
+                   "in_shape": list(in_shape), "num_classes": num_classes,
+                   "num_train": len(data["y_train"]), "num_test": len(data["y_test"]),
+                   "devices": args.devices, "compilation_cache": cache},
+        "reference": {"first_layer_params": first_layer_param_counts(
+            in_shape, num_classes, alpha=cfg.alpha, kernel_size=kernel_size)},
+        "models": [], "sweep": [], "device": None, "figures": [], "wall_time": None,
+    }
+    shown = {}
+    for i, spec in enumerate(specs):
+        entry, fields = train_run(spec, cfg, data, args=args, root_key=root,
+                                  kernel_size=kernel_size, num_classes=num_classes,
+                                  periodic=periodic, units_shown=cfg.units_shown)
+        (results["sweep"] if spec.sweep else results["models"]).append(entry)
+        results["device"] = results["device"] or entry.get("device")
+        if fields is not None:
+            shown[spec.run_name] = fields
+        acc = entry.get("test_acc")
+        print(f"[{i + 1}/{len(specs)}] {entry['label']}: "
+              f"{'test acc %.4f' % acc if acc is not None else entry['status']}, "
+              f"{entry.get('nonzeros', '-')} non-zeros ({entry['wall_time']:.1f}s)", flush=True)
+    results["figures"] = make_figures(results, shown, args.out, units_shown=cfg.units_shown)
+    results["wall_time"] = time.perf_counter() - t_start
+    path = save_json(results, args.out, NAME)
+
+    print(f"\nLearning convolutions: {args.dataset}, {args.preset} preset "
+          f"({results['wall_time']:.0f}s)")
+    print(format_table(table_rows(results["models"])))
+    if results["sweep"]:
+        main = [e for e in results["models"] if e["key"] == "s-fc-blasso"]
+        print("\nS-FC β-LASSO λ sweep (λ first layer / later layers):")
+        print(format_table(table_rows(main + results["sweep"])))
+    print(chance_note(results["models"]))
+    refs = results["reference"]["first_layer_params"]
+    print("first-layer weights: " + ", ".join(f"{k} {v}" for k, v in refs.items()))
+    print(f"wrote {path} and {', '.join(results['figures'])}")
+    return results
+
+
+def build_cli() -> argparse.ArgumentParser:
+    """The common parser plus ``--nlgp-shape``."""
+    parser = build_parser(NAME, __doc__.splitlines()[0])
+    parser.add_argument("--nlgp-shape", default=None,
+                        help="input shape of --dataset nlgp: 400 (1-D) or 20x20 (2-D); "
+                             "default: the preset's")
+    return parser
+
+
+def main(argv=None):
+    """CLI entry point: ``python -m experiments.learn_conv [flags]``."""
+    return run_cli(run, build_cli(), argv)
+
+
+if __name__ == "__main__":
+    main()

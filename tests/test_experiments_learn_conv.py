@@ -1,0 +1,237 @@
+"""Smoke runs and CLI errors of experiments.learn_conv, .sample_efficiency and .all.
+
+The smoke presets run in-process through ``main([...])`` (as ``python -m`` would), then
+the JSON schema and the PNG figures are checked; bad command lines must exit with
+status 2 and one stderr line naming the offending flag, before any training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from experiments import all as all_experiments
+from experiments import learn_conv, sample_efficiency
+from experiments.configs.learn_conv import PRESETS as LC_PRESETS
+from experiments.configs.sample_efficiency import PRESETS as SE_PRESETS
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_prob(v) -> bool:
+    return isinstance(v, float) and math.isfinite(v) and 0.0 <= v <= 1.0
+
+
+def _check_png(path):
+    assert path.is_file(), f"missing figure {path}"
+    raw = path.read_bytes()
+    assert len(raw) > 1000 and raw[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    import matplotlib.image
+
+    img = matplotlib.image.imread(path)
+    assert img.ndim == 3 and img.shape[0] > 50 and img.shape[1] > 50
+
+
+# ------------------------------------------------------------------ learn_conv
+
+
+@pytest.fixture(scope="module")
+def learn_conv_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("learn_conv")
+    returned = learn_conv.main(["--preset", "smoke", "--out", str(out), "--no-progress"])
+    return out, returned
+
+
+def test_learn_conv_smoke_json_schema(learn_conv_out):
+    out, returned = learn_conv_out
+    res = json.loads((out / "learn_conv.json").read_text())
+    cfg = LC_PRESETS["smoke"]
+    for key in ("experiment", "preset", "dataset", "seed", "config", "reference", "models",
+                "sweep", "device", "figures", "wall_time"):
+        assert key in res, key
+    assert res["experiment"] == "learn_conv" and res["preset"] == "smoke"
+    assert res["dataset"] == "mnist1d" and res["config"]["in_shape"] == [40, 1]
+    assert isinstance(res["wall_time"], float) and res["wall_time"] > 0
+    assert res["device"]["platform"] in ("cpu", "gpu", "tpu", "cuda", "rocm")
+    assert [m["key"] for m in res["models"]] == list(cfg.models)  # one entry per model
+    assert len(res["sweep"]) == len(cfg.sweep)
+    assert returned["models"][0]["key"] == cfg.models[0]
+    for m in res["models"]:
+        assert m["status"] == "ok"
+        assert isinstance(m["parameters"], int) and m["parameters"] > 0
+        assert isinstance(m["nonzeros"], int) and 0 < m["nonzeros"] <= m["parameters"]
+        assert _is_prob(m["test_acc"]) and _is_prob(m["train_acc"])
+        curves = m["curves"]
+        assert curves["epoch"] == list(range(1, cfg.epochs + 1))
+        assert len(curves["test_acc"]) == cfg.epochs
+        assert all(_is_prob(a) for a in curves["test_acc"])
+        assert set(curves["nonzeros"]) == set(m["nonzeros_by_layer"]) | {"total"}
+        for layer, values in curves["nonzeros"].items():
+            assert len(values) == cfg.epochs and all(isinstance(v, int) for v in values)
+        fl = m["first_layer"]
+        assert fl["units"] > 0 and 0 <= fl["dead_units"] <= fl["units"]
+        for k in ("ipr", "locality", "ipr_all_units", "locality_all_units"):
+            assert _is_prob(fl[k]), (m["key"], k, fl[k])
+        assert fl["weight_sharing"] is None or _is_prob(fl["weight_sharing"])
+    by_key = {m["key"]: m for m in res["models"]}
+    # exact structure: a conv / local first layer is local by construction
+    assert by_key["s-conv"]["first_layer"]["locality"] > 0.99
+    assert by_key["s-local"]["first_layer"]["locality"] > 0.99
+    assert by_key["s-fc-blasso"]["first_layer"]["locality"] < 0.9  # 2 epochs: still dense
+    # SGD makes no exact zeros; the reference counts are S-CONV < S-LOCAL < S-FC
+    assert by_key["s-conv"]["nonzeros"] == by_key["s-conv"]["parameters"]
+    refs = res["reference"]["first_layer_params"]
+    assert refs["S-CONV layer 1"] < refs["S-LOCAL layer 1"] < refs["S-FC layer 1"]
+    assert by_key["s-fc-blasso"]["optimizer"]["name"] == "beta_lasso"
+
+
+def test_learn_conv_smoke_figures(learn_conv_out):
+    out, _ = learn_conv_out
+    res = json.loads((out / "learn_conv.json").read_text())
+    assert set(res["figures"]) == {"learn_conv_receptive_fields.png", "learn_conv_nonzeros.png",
+                                   "learn_conv_accuracy_vs_nonzeros.png",
+                                   "learn_conv_curves.png"}
+    for name in res["figures"]:
+        _check_png(out / name)
+
+
+def test_learn_conv_smoke_prints_table(capsys, tmp_path, learn_conv_out):
+    # reuse the fixture's run for the output check of a fresh, quick variant: table rows
+    _, returned = learn_conv_out
+    rows = learn_conv.table_rows(returned["models"])
+    assert [r["model"] for r in rows] == [m["label"] for m in returned["models"]]
+    text = learn_conv.format_table(rows)
+    assert "test accuracy" in text and "locality" in text and "IPR" in text
+
+
+# ------------------------------------------------------------ sample_efficiency
+
+
+def test_sample_efficiency_smoke(tmp_path):
+    res = sample_efficiency.main(["--preset", "smoke", "--out", str(tmp_path),
+                                  "--no-progress"])
+    cfg = SE_PRESETS["smoke"]
+    saved = json.loads((tmp_path / "sample_efficiency.json").read_text())
+    assert saved["sizes"] == sorted(cfg.sizes) == res["sizes"]
+    assert saved["orders"] == ["natural", "shuffled"]
+    assert saved["models"] == list(cfg.models)
+    assert len(saved["runs"]) == 2 * len(cfg.models) * len(cfg.sizes) * cfg.seeds
+    steps = {r["steps"] for r in saved["runs"]}
+    assert len(steps) == 1  # every run takes the same number of steps
+    for r in saved["runs"]:
+        assert r["status"] == "ok" and _is_prob(r["test_acc"]) and _is_prob(r["train_acc"])
+    for order in saved["orders"]:
+        assert list(saved["summary"][order]) == list(cfg.models)
+        for s in saved["summary"][order].values():
+            assert s["n"] == saved["sizes"]
+            assert len(s["test_acc_mean"]) == len(saved["sizes"])
+            assert all(_is_prob(a) for a in s["test_acc_mean"])
+    assert isinstance(saved["wall_time"], float) and saved["device"]["count"] >= 1
+    _check_png(tmp_path / "sample_efficiency.png")
+
+
+def test_tiled_split_repeats_subset_evenly():
+    import numpy as np
+
+    data = {"x_train": np.arange(20, dtype=np.float32).reshape(10, 2, 1),
+            "y_train": np.arange(10, dtype=np.int32), "x_test": np.zeros((3, 2, 1)),
+            "y_test": np.zeros(3, np.int32)}
+    out = sample_efficiency.tiled_split(data, np.array([7, 2, 5]), 8)
+    assert out["y_train"].tolist() == [7, 2, 5, 7, 2, 5, 7, 2]
+    assert out["x_train"].shape == (8, 2, 1) and out["x_test"] is data["x_test"]
+
+
+# ------------------------------------------------------------------ CLI errors
+
+
+def _cifar_dir(tmp_path, kind):
+    d = tmp_path / kind
+    d.mkdir()
+    if kind == "corrupt":
+        (d / "cifar-10-python.tar.gz").write_bytes(b"this is not a tar archive" * 10)
+    elif kind == "garbage_batches":
+        for n in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            (d / n).write_bytes(b"\x00 not a pickle")
+    return str(d)
+
+
+BAD_INPUT = [
+    (["--preset", "huge"], "--preset", "huge"),
+    (["--dataset", "imagenet"], "--dataset", "imagenet"),
+    (["--dataset", "cifar10"], "--data-path", "required"),
+    (["--dataset", "cifar10", "--data-path", "@empty"], "--data-path", "data_batch_1"),
+    (["--dataset", "cifar10", "--data-path", "@corrupt"], "--data-path", "tar"),
+    (["--dataset", "cifar10", "--data-path", "@garbage_batches"], "--data-path", "pickle"),
+    (["--dataset", "cifar10", "--data-path", "@missing"], "--data-path", "missing"),
+    (["--devices", "999"], "--devices", "999"),
+    (["--dataset", "mnist1d", "--data-path", "@empty"], "--data-path", "mnist1d"),
+    (["--preset", "paper"], "--dataset", "cifar10"),
+    (["--dataset", "nlgp", "--nlgp-shape", "2x2x2"], "--nlgp-shape", "2x2x2"),
+    (["--nlgp-shape", "20x20"], "--nlgp-shape", "nlgp"),
+]
+
+
+def _argv(argv, tmp_path):
+    out = []
+    for a in argv:
+        if a.startswith("@"):
+            kind = a[1:]
+            a = str(tmp_path / "missing") if kind == "missing" else _cifar_dir(tmp_path, kind)
+        out.append(a)
+    return out + ["--out", str(tmp_path / "out"), "--no-progress"]
+
+
+@pytest.mark.parametrize("argv,flag,detail", BAD_INPUT,
+                         ids=[" ".join(a[0]) for a in BAD_INPUT])
+def test_learn_conv_bad_input_exits_2(capsys, tmp_path, argv, flag, detail):
+    with pytest.raises(SystemExit) as exc:
+        learn_conv.main(_argv(argv, tmp_path))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert flag in err and detail in err, err
+    assert not (tmp_path / "out" / "learn_conv.json").exists()
+
+
+@pytest.mark.parametrize("argv,flag,detail", [
+    (["--preset", "huge"], "--preset", "huge"),
+    (["--dataset", "mnist1d_shuffled"], "--dataset", "mnist1d_shuffled"),
+    (["--dataset", "svhn"], "--data-path", "required"),
+    (["--dataset", "svhn", "--data-path", "@empty"], "--data-path", "test_32x32.mat"),
+    (["--devices", "999"], "--devices", "999"),
+])
+def test_sample_efficiency_bad_input_exits_2(capsys, tmp_path, argv, flag, detail):
+    with pytest.raises(SystemExit) as exc:
+        sample_efficiency.main(_argv(argv, tmp_path))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert flag in err and detail in err, err
+
+
+# ------------------------------------------------------------------------- all
+
+
+def test_all_passes_flags_through():
+    args = all_experiments.argparse.Namespace(out="res", seed=3, preset="smoke", devices=1,
+                                              no_progress=True, resume=False)
+    assert all_experiments.experiment_argv("learn_conv", args) == [
+        "--out", "res", "--seed", "3", "--preset", "smoke", "--devices", "1", "--no-progress"]
+    assert all_experiments.experiment_argv("equivalence", args) == ["--out", "res",
+                                                                    "--seed", "3"]
+
+
+def test_all_tolerates_a_missing_experiment(capsys):
+    status = all_experiments.run_one("no_such_experiment", ["--out", "x"])
+    assert status["status"] == "missing"
+    assert "experiments.no_such_experiment is missing" in capsys.readouterr().err
+
+
+def test_all_bad_only_exits_2(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        all_experiments.main(["--only", "learn_conv,bogus", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--only" in err and "bogus" in err
