@@ -87,14 +87,51 @@ def run_cli(main: Callable[[argparse.Namespace], object], parser: argparse.Argum
         raise SystemExit(2) from None
 
 
-def load_data(name: str, *, path: str | None = None, key=None, **kwargs) -> dict:
-    """Loads a dataset by name; file errors become :class:`CLIError`."""
+def load_data(name: str, *, path: str | None = None, **kwargs) -> dict:
+    """Loads a dataset by name (``jaxcnn.data.load``); file problems become :class:`CLIError`.
+
+    The error names ``--data-path`` for file-based datasets and ``--dataset`` otherwise,
+    on one line.
+    """
     from jaxcnn import data as jdata
 
     try:
-        return jdata.load(name, path=path, **({"key": key} if key is not None else {}), **kwargs)
-    except (FileNotFoundError, ValueError) as e:
-        raise CLIError(f"--dataset {name}: {e}") from None
+        return jdata.load(name, path=path, **kwargs)
+    except (FileNotFoundError, ValueError, OSError, EOFError) as e:
+        flag = "--data-path" if name in FILE_DATASETS else "--dataset"
+        raise CLIError(f"{flag}: {' '.join(str(e).split())}") from None
+
+
+def enable_compilation_cache(path: str | None = None) -> str | None:
+    """Turns on JAX's persistent compilation cache (unless one is configured already).
+
+    Identical programs (same model, optimizer and shapes) are then compiled once per
+    machine instead of once per :func:`jaxcnn.train.train` call.
+
+    Args:
+      path: cache folder; default ``jaxcnn.data.cache_dir()/xla``.
+
+    Returns:
+      The cache folder in use, or ``None`` when disabled by ``JAXCNN_NO_COMPILE_CACHE=1``.
+    """
+    import jax
+
+    if os.environ.get("JAXCNN_NO_COMPILE_CACHE", "0") == "1":
+        return None
+    current = jax.config.jax_compilation_cache_dir
+    if current:
+        return current
+    from jaxcnn.data import cache_dir
+
+    path = path or os.path.join(cache_dir(), "xla")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return None
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return path
+
 
 
 def checkpoint_dir(args: argparse.Namespace, run_name: str) -> str:

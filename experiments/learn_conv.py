@@ -59,8 +59,9 @@ import optax
 from flax import nnx
 
 from experiments import plots
-from experiments.common import (CLIError, FILE_DATASETS, build_parser, checkpoint_dir,
-                                format_table, run_cli, save_figure, save_json)
+from experiments.common import (CLIError, build_parser, checkpoint_dir,
+                                enable_compilation_cache, format_table, load_data, run_cli,
+                                save_figure, save_json)
 from experiments.configs.learn_conv import KERNEL_SIZES, LABELS, MODELS, PRESETS, LearnConvConfig
 from jaxcnn import metrics, models, optim
 from jaxcnn.train import NonFiniteLossError, TrainConfig, cosine_schedule, steps_per_epoch, train
@@ -73,35 +74,6 @@ _NNZ_PREFIX = "nnz:"
 
 
 # ----------------------------------------------------------------------- setup
-
-
-def enable_compilation_cache(path: str | None = None) -> str | None:
-    """Turns on JAX's persistent compilation cache (unless one is configured already).
-
-    Identical programs (same model, optimizer and shapes) are then compiled once per
-    machine instead of once per :func:`jaxcnn.train.train` call.
-
-    Args:
-      path: cache folder; default ``jaxcnn.data.cache_dir()/xla``.
-
-    Returns:
-      The cache folder in use, or ``None`` when disabled by ``JAXCNN_NO_COMPILE_CACHE=1``.
-    """
-    if os.environ.get("JAXCNN_NO_COMPILE_CACHE", "0") == "1":
-        return None
-    current = jax.config.jax_compilation_cache_dir
-    if current:
-        return current
-    from jaxcnn.data import cache_dir
-
-    path = path or os.path.join(cache_dir(), "xla")
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError:
-        return None
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    return path
 
 
 def parse_shape(text: str, flag: str) -> tuple[int, ...]:
@@ -140,17 +112,11 @@ def kernel_size_for(cfg: LearnConvConfig, dataset: str, in_shape: Sequence[int])
 def load_dataset(args: argparse.Namespace, *, key: jax.Array, nlgp_shape=(20, 20),
                  nlgp_num_train: int = 4000, nlgp_num_test: int = 1000) -> dict:
     """Loads ``args.dataset``; file problems become a one-line ``--data-path`` error."""
-    from jaxcnn import data as jdata
-
     kw: dict = {}
     if args.dataset == "nlgp":
         kw = dict(key=key, shape=tuple(nlgp_shape), num_train=nlgp_num_train,
                   num_test=nlgp_num_test)
-    try:
-        return jdata.load(args.dataset, path=args.data_path, **kw)
-    except (FileNotFoundError, ValueError, OSError, EOFError) as e:
-        flag = "--data-path" if args.dataset in FILE_DATASETS else "--dataset"
-        raise CLIError(f"{flag}: {' '.join(str(e).split())}") from None
+    return load_data(args.dataset, path=args.data_path, **kw)
 
 
 def subsample(data: Mapping[str, np.ndarray], key: jax.Array, *, num_train: int | None,
