@@ -10,7 +10,10 @@
                     window is the whole input.
 
 ``vmap`` of a matrix-vector product with a shared matrix lowers to a single
-``dot_general`` per layer (or per group), so XLA sees one GEMM.
+``dot_general`` (per group), so XLA sees one GEMM. ``conv`` runs that GEMM over
+chunks of the batch (``lax.map``) with ``jax.checkpoint``, so the patch tensor --
+``prod(kernel_size)`` times the input -- is never materialised for the whole batch,
+neither in the forward nor in the backward pass (see ``_chunk_size``).
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def _chunk_size(batch: int, per_example: int, weight_bytes: int) -> int:
     """Examples per chunk (``batch`` means: do not chunk)."""
     target = max(_CHUNK_BYTES.get(jax.default_backend(), _CHUNK_BYTES_DEFAULT),
                  2 * weight_bytes)
-    if batch * per_example <= target or batch == 1:
+    if batch * per_example <= target or batch == 1:  # small: one GEMM, no loop
         return batch
     chunk = max(1, target // per_example)
     # prefer a divisor of the batch (no remainder step) if one is close
@@ -126,7 +129,8 @@ def _conv(x, kernel, bias, geom: Geometry, groups: int, precision):
     lead = x.shape[:-n - 1]
     xb = x.reshape(-1, *x.shape[-n - 1:])
     per_example = math.prod(geom.out_spatial) * geom.window * x.shape[-1] * x.dtype.itemsize
-    chunk = _chunk_size(xb.shape[0], per_example, kernel.size * kernel.dtype.itemsize)
+    chunk = (xb.shape[0] if geom.window == 1  # 1x1: patches are the input, nothing to save
+             else _chunk_size(xb.shape[0], per_example, kernel.size * kernel.dtype.itemsize))
     block = jax.checkpoint(functools.partial(_shared_dense_over_patches, kernel=kernel,
                                              geom=geom, groups=groups, precision=precision))
     y = _map_chunks(block, xb, chunk)

@@ -1,0 +1,1 @@
+"""Timing and memory benchmarks for jaxcnn (``python -m benchmarks.run``)."""
