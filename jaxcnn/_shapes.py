@@ -130,6 +130,12 @@ def geometry(in_spatial, kernel_size, *, strides=1, padding: PaddingLike = "VALI
     """
     ks = kernel_size_tuple(kernel_size)
     n = len(ks)
+    # Public via output_shape(in_spatial, ...): never truncate floats (int(2.7) == 2) or
+    # let a negative size or a non-sequence through (a TypeError / a silent wrong shape).
+    if not (isinstance(in_spatial, Sequence) and not isinstance(in_spatial, str)
+            and all(_is_int(s) and int(s) >= 0 for s in in_spatial)):
+        raise _err("in_spatial", f"a sequence of {n} non-negative ints (the input's spatial "
+                   "shape)", in_spatial)
     in_spatial = tuple(int(s) for s in in_spatial)
     if len(in_spatial) != n:
         raise _err("x", f"{n} spatial dims (from kernel_size={ks})", in_spatial)
