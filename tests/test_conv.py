@@ -76,6 +76,27 @@ def test_output_shape_matches_lax(case):
     assert ours.shape == ref.shape and ours.dtype == ref.dtype
 
 
+@pytest.mark.parametrize(
+    "batch,groups,padding",
+    [((7,), 1, "SAME"), ((2, 4), 2, ((1, 0), (2, 1))), ((5,), 4, "CIRCULAR")],
+    ids=["b7-g1-same", "b2x4-g2-asym", "b5-g4-circular"],
+)
+def test_conv_large_batch_matches_lax(batch, groups, padding):
+    """Inputs whose patch tensor is a few MB: large enough for conv to split the batch
+    into chunks (with and without a remainder) on CPU; values and VJP still match lax."""
+    x_shape, k_shape = (*batch, 30, 30, 8), (3, 3, 8 // groups, 8)
+    out = jaxcnn.output_shape((30, 30), (3, 3), padding=padding)
+    x, k, b, ct = random_arrays(sum(batch) + groups, x_shape, k_shape, (8,), (*batch, *out, 8))
+    kw = dict(padding=padding, groups=groups)
+    conv_mod = __import__("jaxcnn.conv", fromlist=["_chunk_size"])
+    if hasattr(conv_mod, "_chunk_size"):  # make sure the chunked path is what we test
+        per_example = out[0] * out[1] * 9 * 8 * 4
+        assert conv_mod._chunk_size(math.prod(batch), per_example, k.size * 4) < math.prod(batch)
+    compare_vjp(lambda x, k, b: jaxcnn.conv(x, k, b, precision=HIGHEST, **kw),
+                lambda x, k, b: lax_conv(x, k, b, **kw), (x, k, b), ct,
+                names=("x", "kernel", "bias"), tol=TOL, dtype=jnp.float32)
+
+
 def test_output_shape_many_geometries():
     """A denser seeded sweep of output_shape against lax (eval_shape only: cheap)."""
     for case in make_cases(7, 150):

@@ -77,6 +77,12 @@ CASES = [
      "kernel_size", "padded input (8,)", "got (9,)"),
     ("output-shape-window-too-large", lambda: jaxcnn.output_shape((4,), (5,)),
      "kernel_size", "no larger than the padded input (4,)", "got (5,)"),
+    ("output-shape-in-spatial-float", lambda: jaxcnn.output_shape((5.5, 4), (3, 3)),
+     "in_spatial", "a sequence of 2 non-negative ints", "got (5.5, 4)"),
+    ("output-shape-in-spatial-negative", lambda: jaxcnn.output_shape((-1, 4), (3, 3)),
+     "in_spatial", "non-negative ints", "got (-1, 4)"),
+    ("output-shape-in-spatial-int", lambda: jaxcnn.output_shape(5, (3,)),
+     "in_spatial", "a sequence of 1 non-negative ints", "got 5"),
     # ---------------------------------------------------------------- padding
     ("padding-unknown-string", lambda: jaxcnn.conv(_x2(), z((3, 3, 3, 4)), padding="FULL"),
      "padding", "one of ('VALID', 'SAME', 'CIRCULAR')", "got 'FULL'"),
