@@ -138,7 +138,8 @@ def geometry(in_spatial, kernel_size, *, strides=1, padding: PaddingLike = "VALI
                    "shape)", in_spatial)
     in_spatial = tuple(int(s) for s in in_spatial)
     if len(in_spatial) != n:
-        raise _err("x", f"{n} spatial dims (from kernel_size={ks})", in_spatial)
+        raise _err("in_spatial", f"{n} spatial dims (one per kernel_size entry, {ks})",
+                   in_spatial)
     st = as_tuple(strides, n, name="strides")
     dl = as_tuple(dilation, n, name="dilation")
     pad = normalize_padding(padding, n)
@@ -189,7 +190,8 @@ def check_groups(groups, c_in: int, c_out: int, kernel_c_in: int) -> int:
         raise _err("groups", f"a divisor of the kernel's output channels ({c_out})", groups)
     if c_in // groups != kernel_c_in:
         raise _err("kernel", f"shape (*kernel_size, C_in // groups = {c_in // groups}, C_out)",
-                   f"C_in // groups = {kernel_c_in}")
+                   f"C_in // groups = {kernel_c_in} in the kernel (the input has {c_in} "
+                   f"channels, groups={groups})")
     return groups
 
 
