@@ -111,11 +111,11 @@ def _shared_dense_over_patches(x, kernel, geom: Geometry, groups: int, precision
     cout = kernel.shape[-1]
     dense_p = functools.partial(dense, precision=precision)
     if groups == 1:
-        w = kernel.reshape(-1, cout)  # HWIO -> (K * C_in, C_out): matches the patch layout
-        y = jax.vmap(dense_p, in_axes=(0, None))(patches.reshape(-1, w.shape[0]), w)
+        w = kernel.reshape(math.prod(kernel.shape[:-1]), cout)  # HWIO -> (K * C_in, C_out): matches the patch layout
+        y = jax.vmap(dense_p, in_axes=(0, None))(patches.reshape(math.prod(lead), w.shape[0]), w)
         return y.reshape(*lead, cout)
     cin_g = kernel.shape[-2]
-    p = patches.reshape(-1, geom.window, groups, cin_g)
+    p = patches.reshape(math.prod(lead), geom.window, groups, cin_g)
     p = jnp.swapaxes(p, 1, 2).reshape(p.shape[0], groups, geom.window * cin_g)
     w = kernel.reshape(geom.window * cin_g, groups, cout // groups).swapaxes(0, 1)
     per_group = jax.vmap(dense_p, in_axes=(0, 0))
@@ -127,7 +127,7 @@ def _shared_dense_over_patches(x, kernel, geom: Geometry, groups: int, precision
 def _conv(x, kernel, bias, geom: Geometry, groups: int, precision):
     n = geom.ndim
     lead = x.shape[:-n - 1]
-    xb = x.reshape(-1, *x.shape[-n - 1:])
+    xb = x.reshape(math.prod(lead), *x.shape[-n - 1:])
     per_example = math.prod(geom.out_spatial) * geom.window * x.shape[-1] * x.dtype.itemsize
     chunk = (xb.shape[0] if geom.window == 1  # 1x1: patches are the input, nothing to save
              else _chunk_size(xb.shape[0], per_example, kernel.size * kernel.dtype.itemsize))
@@ -189,9 +189,9 @@ def _local_conv(x, kernel, bias, geom: Geometry, precision):
     n = geom.ndim
     lead, out = patches.shape[:-n - 1], geom.out_spatial
     positions = math.prod(out)
-    p = patches.reshape(-1, positions, patches.shape[-1])  # (B, P, K*C_in)
+    p = patches.reshape(math.prod(lead), positions, patches.shape[-1])  # (B, P, K*C_in)
     w = kernel.reshape(positions, patches.shape[-1], kernel.shape[-1])  # (P, K*C_in, C_out)
-    b = None if bias is None else bias.reshape(positions, -1)
+    b = None if bias is None else bias.reshape(positions, kernel.shape[-1])
     unshared = jax.vmap(functools.partial(dense, precision=precision),
                         in_axes=(1, 0, None if b is None else 0), out_axes=1)
     y = unshared(p, w, b)  # (B, P, C_out)
@@ -297,11 +297,14 @@ def mlp_conv(x: jax.Array, layers, *, kernel_size, strides=1, padding="VALID", d
     if w0.ndim == n + 2:
         _shapes.check_shape(w0, (*ks, x.shape[-1], w0.shape[-1]), name="layers[0]",
                             what="(*kernel_size, C_in, H_1)")
-        params[0] = (w0.reshape(-1, w0.shape[-1]), b0)
+        params[0] = (w0.reshape(math.prod(w0.shape[:-1]), w0.shape[-1]), b0)
     features = math.prod(ks) * x.shape[-1]
     for i, (w, b) in enumerate(params):
-        _shapes.check_shape(w, (features, w.shape[-1] if w.ndim == 2 else -1),
-                            name=f"layers[{i}]", what="weight (in_features, out_features)")
+        if w.ndim != 2:
+            raise _shapes._err(f"layers[{i}]", f"a 2-D weight ({features}, out_features)",
+                               f"shape {tuple(w.shape)}")
+        _shapes.check_shape(w, (features, w.shape[1]), name=f"layers[{i}]",
+                            what="weight (in_features, out_features)")
         if b is not None:
             _shapes.check_shape(b, (w.shape[1],), name=f"layers[{i}]", what="bias (out_features,)")
         features = w.shape[1]
@@ -318,7 +321,7 @@ def mlp_conv(x: jax.Array, layers, *, kernel_size, strides=1, padding="VALID", d
         return h
 
     lead = patches.shape[:-1]
-    y = jax.vmap(mlp)(patches.reshape(-1, patches.shape[-1]))
+    y = jax.vmap(mlp)(patches.reshape(math.prod(lead), patches.shape[-1]))
     return y.reshape(*lead, y.shape[-1])
 
 

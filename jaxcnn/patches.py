@@ -77,7 +77,8 @@ def _window_slices(xp: jax.Array, geom: Geometry) -> list[jax.Array]:
 def _extract(x: jax.Array, geom: Geometry) -> jax.Array:
     xp = pad_input(x, geom)
     windows = jnp.stack(_window_slices(xp, geom), axis=-2)  # (*b, *out, K, C)
-    return windows.reshape(*windows.shape[:-2], -1)
+    # explicit sizes, not -1: a -1 is ambiguous for zero-size arrays (e.g. batch 0)
+    return windows.reshape(*windows.shape[:-2], windows.shape[-2] * windows.shape[-1])
 
 
 def extract_patches(x: jax.Array, kernel_size, *, strides=1, padding="VALID", dilation=1
