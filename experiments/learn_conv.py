@@ -94,6 +94,14 @@ def resolve_config(args: argparse.Namespace) -> LearnConvConfig:
         raise CLIError(f"--dataset: the {args.preset} preset is the paper's "
                        f"{'/'.join(cfg.datasets)} configuration; expected "
                        f"{' or '.join(cfg.datasets)} (with --data-path), got {args.dataset!r}")
+    models = getattr(args, "models", None)
+    if models is not None:
+        chosen = [m.strip() for m in models.split(",") if m.strip()]
+        unknown = [m for m in chosen if m not in MODELS]
+        if unknown or not chosen:
+            raise CLIError(f"--models: expected a comma-separated subset of "
+                           f"{', '.join(MODELS)}, got {models!r}")
+        cfg = dataclasses.replace(cfg, models=tuple(chosen))
     nlgp_shape = getattr(args, "nlgp_shape", None)
     if nlgp_shape is not None:
         if args.dataset != "nlgp":
@@ -610,8 +618,11 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def build_cli() -> argparse.ArgumentParser:
-    """The common parser plus ``--nlgp-shape``."""
+    """The common parser plus ``--models`` and ``--nlgp-shape``."""
     parser = build_parser(NAME, __doc__.splitlines()[0])
+    parser.add_argument("--models", default=None,
+                        help=f"comma-separated subset of {', '.join(MODELS)} "
+                             "(default: the preset's)")
     parser.add_argument("--nlgp-shape", default=None,
                         help="input shape of --dataset nlgp: 400 (1-D) or 20x20 (2-D); "
                              "default: the preset's")

@@ -160,6 +160,7 @@ def _cifar_dir(tmp_path, kind):
 BAD_INPUT = [
     (["--preset", "huge"], "--preset", "huge"),
     (["--dataset", "imagenet"], "--dataset", "imagenet"),
+    (["--models", "s-conv,resnet"], "--models", "resnet"),
     (["--dataset", "cifar10"], "--data-path", "required"),
     (["--dataset", "cifar10", "--data-path", "@empty"], "--data-path", "data_batch_1"),
     (["--dataset", "cifar10", "--data-path", "@corrupt"], "--data-path", "tar"),
