@@ -307,7 +307,6 @@ def run_case(case: Case, args) -> dict:
     made = case.make(None)
     if case.section == "conv":
         fa, fb, a = made
-        ref_check = None
         a_args = b_args = a
     elif case.section == "local_conv":
         (fa, a_args), (fb, b_args) = made

@@ -21,7 +21,7 @@ import sys
 import time
 import traceback
 
-from experiments.common import CLIError, build_parser, save_json, validate_args
+from experiments.common import CLIError, build_parser, run_cli, save_json
 
 NAME = "all"
 #: Every experiment, in run order.
@@ -113,14 +113,7 @@ def main(argv=None):
     parser = build_parser(NAME, __doc__.splitlines()[0], datasets=None)
     parser.add_argument("--only", default=None, help="comma-separated experiments to run")
     parser.add_argument("--skip", default=None, help="comma-separated experiments to skip")
-    args = parser.parse_args(argv)
-    try:
-        validate_args(args)
-        return run(args)
-    except CLIError as e:
-        print(f"{parser.prog}: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-
+    return run_cli(run, parser, argv)
 
 if __name__ == "__main__":
     main()

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax import lax
 
 import jaxcnn
-from jaxcnn import embed
+from jaxcnn import embed, metrics
 
 from experiments.common import build_parser, format_table, run_cli, save_json
 
@@ -84,13 +84,8 @@ def subspace_table(key, kernel, W_conv, in_shape, geo, out_spatial) -> list[dict
     W_fc = jax.random.normal(k2, W_conv.shape)
 
     def dist(W, to):
-        if to == "conv":
-            P = embed.conv_to_dense(embed.dense_to_conv(W, in_shape, kernel_size, **geo),
-                                    in_shape, **geo)
-        else:
-            P = embed.local_to_dense(embed.dense_to_local(W, in_shape, kernel_size, **geo),
-                                     in_shape, **geo)
-        return float(jnp.linalg.norm(W - P) / jnp.linalg.norm(W))
+        distance = metrics.conv_distance if to == "conv" else metrics.local_distance
+        return float(distance(W, in_shape, kernel_size, **geo))
 
     rows = []
     for name, params, W in (("CNN (conv)", kernel.size, W_conv),

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from experiments.configs.learn_conv import MODELS as LEARN_CONV_MODELS
+
 #: Models of the comparison: key -> (architecture, optimizer); labels in ``LABELS``.
 MODELS: dict[str, tuple[str, str]] = {
-    "s-conv": ("s-conv", "sgd"),
-    "s-local": ("s-local", "sgd"),
-    "s-fc": ("s-fc", "sgd"),
-    "s-fc-blasso": ("s-fc", "blasso"),
-    "3-fc": ("3-fc", "sgd"),
-}
+    k: LEARN_CONV_MODELS[k] for k in ("s-conv", "s-local", "s-fc", "s-fc-blasso", "3-fc")}
 
 LABELS: dict[str, str] = {
     "s-conv": "CNN (S-CONV)",
