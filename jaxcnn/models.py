@@ -239,92 +239,58 @@ _NORM_DOC = """
         Default {default}."""
 
 
-class SConv(_WindowedNet):
+class _NeyshaburNet(_WindowedNet):
+    """Shared constructor of the S-* and D-* families (the family fixes the layer plan,
+    the subclass's ``kind`` fixes conv / local / fc)."""
+
+    _specs = staticmethod(_s_specs)  # layer plan: (kernel_size, n, alpha) -> specs
+    _hidden_per_alpha = 24           # width of the hidden FC layer, in units of alpha
+    _default_kernel = 9
+
+    def __init__(self, in_shape, num_classes: int, *, alpha: int, kernel_size=None,
+                 norm: str | None = None, padding="SAME", momentum: float = 0.9,
+                 epsilon: float = 1e-5, use_bias: bool = True, dtype=None,
+                 param_dtype=jnp.float32, rngs: nnx.Rngs):
+        n = len(_in_shape(in_shape)) - 1
+        alpha = _positive(alpha, "alpha")
+        kernel_size = self._default_kernel if kernel_size is None else kernel_size
+        if norm is None:
+            norm = "unit" if self.kind == "fc" else "channel"
+        super().__init__(in_shape, num_classes, alpha=alpha, kernel_size=kernel_size,
+                         specs=self._specs(kernel_size, n, alpha),
+                         hidden=(self._hidden_per_alpha * alpha,), norm=norm,
+                         padding=padding, momentum=momentum, epsilon=epsilon,
+                         use_bias=use_bias, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+
+
+class _DNet(_NeyshaburNet):
+    _specs = staticmethod(_d_specs)
+    _hidden_per_alpha = 64
+    _default_kernel = 3
+
+
+class SConv(_NeyshaburNet):
     kind = "conv"
 
-    def __init__(self, in_shape, num_classes: int, *, alpha: int, kernel_size=9,
-                 padding="SAME", momentum: float = 0.9, epsilon: float = 1e-5,
-                 use_bias: bool = True, dtype=None, param_dtype=jnp.float32, rngs: nnx.Rngs):
-        n = len(_in_shape(in_shape)) - 1
-        super().__init__(in_shape, num_classes, alpha=alpha, kernel_size=kernel_size,
-                         specs=_s_specs(kernel_size, n, _positive(alpha, "alpha")),
-                         hidden=(24 * alpha,), norm="channel", padding=padding,
-                         momentum=momentum, epsilon=epsilon, use_bias=use_bias, dtype=dtype,
-                         param_dtype=param_dtype, rngs=rngs)
 
-
-class SLocal(_WindowedNet):
+class SLocal(_NeyshaburNet):
     kind = "local"
 
-    def __init__(self, in_shape, num_classes: int, *, alpha: int, kernel_size=9,
-                 norm: str = "channel", padding="SAME", momentum: float = 0.9,
-                 epsilon: float = 1e-5, use_bias: bool = True, dtype=None,
-                 param_dtype=jnp.float32, rngs: nnx.Rngs):
-        n = len(_in_shape(in_shape)) - 1
-        super().__init__(in_shape, num_classes, alpha=alpha, kernel_size=kernel_size,
-                         specs=_s_specs(kernel_size, n, _positive(alpha, "alpha")),
-                         hidden=(24 * alpha,), norm=norm, padding=padding, momentum=momentum,
-                         epsilon=epsilon, use_bias=use_bias, dtype=dtype,
-                         param_dtype=param_dtype, rngs=rngs)
 
-
-class SFC(_WindowedNet):
+class SFC(_NeyshaburNet):
     kind = "fc"
 
-    def __init__(self, in_shape, num_classes: int, *, alpha: int, kernel_size=9,
-                 norm: str = "unit", padding="SAME", momentum: float = 0.9,
-                 epsilon: float = 1e-5, use_bias: bool = True, dtype=None,
-                 param_dtype=jnp.float32, rngs: nnx.Rngs):
-        n = len(_in_shape(in_shape)) - 1
-        super().__init__(in_shape, num_classes, alpha=alpha, kernel_size=kernel_size,
-                         specs=_s_specs(kernel_size, n, _positive(alpha, "alpha")),
-                         hidden=(24 * alpha,), norm=norm, padding=padding, momentum=momentum,
-                         epsilon=epsilon, use_bias=use_bias, dtype=dtype,
-                         param_dtype=param_dtype, rngs=rngs)
 
-
-class DConv(_WindowedNet):
+class DConv(_DNet):
     kind = "conv"
 
-    def __init__(self, in_shape, num_classes: int, *, alpha: int, kernel_size=3,
-                 padding="SAME", momentum: float = 0.9, epsilon: float = 1e-5,
-                 use_bias: bool = True, dtype=None, param_dtype=jnp.float32, rngs: nnx.Rngs):
-        n = len(_in_shape(in_shape)) - 1
-        super().__init__(in_shape, num_classes, alpha=alpha, kernel_size=kernel_size,
-                         specs=_d_specs(kernel_size, n, _positive(alpha, "alpha")),
-                         hidden=(64 * alpha,), norm="channel", padding=padding,
-                         momentum=momentum, epsilon=epsilon, use_bias=use_bias, dtype=dtype,
-                         param_dtype=param_dtype, rngs=rngs)
 
-
-class DLocal(_WindowedNet):
+class DLocal(_DNet):
     kind = "local"
 
-    def __init__(self, in_shape, num_classes: int, *, alpha: int, kernel_size=3,
-                 norm: str = "channel", padding="SAME", momentum: float = 0.9,
-                 epsilon: float = 1e-5, use_bias: bool = True, dtype=None,
-                 param_dtype=jnp.float32, rngs: nnx.Rngs):
-        n = len(_in_shape(in_shape)) - 1
-        super().__init__(in_shape, num_classes, alpha=alpha, kernel_size=kernel_size,
-                         specs=_d_specs(kernel_size, n, _positive(alpha, "alpha")),
-                         hidden=(64 * alpha,), norm=norm, padding=padding, momentum=momentum,
-                         epsilon=epsilon, use_bias=use_bias, dtype=dtype,
-                         param_dtype=param_dtype, rngs=rngs)
 
-
-class DFC(_WindowedNet):
+class DFC(_DNet):
     kind = "fc"
-
-    def __init__(self, in_shape, num_classes: int, *, alpha: int, kernel_size=3,
-                 norm: str = "unit", padding="SAME", momentum: float = 0.9,
-                 epsilon: float = 1e-5, use_bias: bool = True, dtype=None,
-                 param_dtype=jnp.float32, rngs: nnx.Rngs):
-        n = len(_in_shape(in_shape)) - 1
-        super().__init__(in_shape, num_classes, alpha=alpha, kernel_size=kernel_size,
-                         specs=_d_specs(kernel_size, n, _positive(alpha, "alpha")),
-                         hidden=(64 * alpha,), norm=norm, padding=padding, momentum=momentum,
-                         epsilon=epsilon, use_bias=use_bias, dtype=dtype,
-                         param_dtype=param_dtype, rngs=rngs)
 
 
 _S_ARCH = "conv k x k, alpha ch, stride 2, SAME -> FC(24 alpha) -> FC(c)"
