@@ -180,70 +180,52 @@ def _diag_groups(full: jax.Array, groups: int) -> jax.Array:
 # ------------------------------------------------------------------- core einsums
 
 
-def _embed_shared(k_full: jax.Array, geom: Geometry) -> jax.Array:
-    """``(*ks, C_in, C_out)`` -> ``(*in_spatial, C_in, *out_spatial, C_out)``."""
-    n = geom.ndim
-    o, i, p, c, e = _letters(n)
+def _chain(t: jax.Array, geom: Geometry, cur: list[str], step) -> jax.Array:
+    """Contracts ``t`` with each spatial dim's 0/1 selection table ``(out, in, tap)``.
+
+    ``cur`` names ``t``'s axes (einsum letters); ``step(d, last, cur)`` gives the axis
+    names after contracting dim ``d``. The four embeddings below differ only in ``step``.
+    """
+    o, i, p, _, _ = _letters(geom.ndim)
     sel = _selection(geom)
-    cur = list(o) + [c, e]
-    t = k_full
-    for d in range(n):
-        last = d == n - 1
-        new = (list(i) + [c] + list(p) + [e]) if last else \
-            [x for y in cur for x in ((i[d], p[d]) if y == o[d] else (y,))]
+    for d in range(geom.ndim):
+        new = step(d, d == geom.ndim - 1, cur)
         t = _einsum(f"{''.join(cur)},{o[d]}{i[d]}{p[d]}->{''.join(new)}", t,
                     jnp.asarray(sel[d], t.dtype))
         cur = new
     return t
+
+
+def _embed_shared(k_full: jax.Array, geom: Geometry) -> jax.Array:
+    """``(*ks, C_in, C_out)`` -> ``(*in_spatial, C_in, *out_spatial, C_out)``."""
+    o, i, p, c, e = _letters(geom.ndim)
+    dense = list(i) + [c] + list(p) + [e]
+    return _chain(k_full, geom, list(o) + [c, e], lambda d, last, cur: dense if last else
+                  [x for y in cur for x in ((i[d], p[d]) if y == o[d] else (y,))])
 
 
 def _embed_shared_T(w: jax.Array, geom: Geometry) -> jax.Array:
     """Transpose of :func:`_embed_shared`: sums the tied entries -> ``(*ks, C_in, C_out)``."""
-    n = geom.ndim
-    o, i, p, c, e = _letters(n)
-    sel = _selection(geom)
-    cur = list(i) + [c] + list(p) + [e]
-    t = w
-    for d in range(n):
-        new = [o[d] if y == i[d] else y for y in cur if y != p[d]]
-        if d == n - 1:
-            new = list(o) + [c, e]
-        t = _einsum(f"{''.join(cur)},{o[d]}{i[d]}{p[d]}->{''.join(new)}", t,
-                    jnp.asarray(sel[d], t.dtype))
-        cur = new
-    return t
+    o, i, p, c, e = _letters(geom.ndim)
+    dense = list(i) + [c] + list(p) + [e]
+    return _chain(w, geom, dense, lambda d, last, cur: list(o) + [c, e] if last else
+                  [o[d] if y == i[d] else y for y in cur if y != p[d]])
 
 
 def _embed_local(lk: jax.Array, geom: Geometry) -> jax.Array:
     """``(*out, *ks, C_in, C_out)`` -> ``(*in_spatial, C_in, *out_spatial, C_out)``."""
-    n = geom.ndim
-    o, i, p, c, e = _letters(n)
-    sel = _selection(geom)
-    cur = list(p) + list(o) + [c, e]
-    t = lk
-    for d in range(n):
-        new = (list(i) + [c] + list(p) + [e]) if d == n - 1 else \
-            [i[d] if y == o[d] else y for y in cur]
-        t = _einsum(f"{''.join(cur)},{o[d]}{i[d]}{p[d]}->{''.join(new)}", t,
-                    jnp.asarray(sel[d], t.dtype))
-        cur = new
-    return t
+    o, i, p, c, e = _letters(geom.ndim)
+    dense = list(i) + [c] + list(p) + [e]
+    return _chain(lk, geom, list(p) + list(o) + [c, e], lambda d, last, cur: dense if last
+                  else [i[d] if y == o[d] else y for y in cur])
 
 
 def _embed_local_T(w: jax.Array, geom: Geometry) -> jax.Array:
     """Transpose of :func:`_embed_local` -> ``(*out, *ks, C_in, C_out)``."""
-    n = geom.ndim
-    o, i, p, c, e = _letters(n)
-    sel = _selection(geom)
-    cur = list(i) + [c] + list(p) + [e]
-    t = w
-    for d in range(n):
-        new = (list(p) + list(o) + [c, e]) if d == n - 1 else \
-            [o[d] if y == i[d] else y for y in cur]
-        t = _einsum(f"{''.join(cur)},{o[d]}{i[d]}{p[d]}->{''.join(new)}", t,
-                    jnp.asarray(sel[d], t.dtype))
-        cur = new
-    return t
+    o, i, p, c, e = _letters(geom.ndim)
+    dense = list(i) + [c] + list(p) + [e]
+    return _chain(w, geom, dense, lambda d, last, cur: list(p) + list(o) + [c, e] if last
+                  else [o[d] if y == i[d] else y for y in cur])
 
 
 def _apply_pinv_shared(t: jax.Array, geom: Geometry) -> jax.Array:
