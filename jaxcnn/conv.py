@@ -71,17 +71,32 @@ def dense(x: jax.Array, w: jax.Array, b: jax.Array | None = None, *, precision=N
 # a fresh multi-MB temporary costs more in page faults than the copy itself), so ``conv``
 # maps the shared dense map over *chunks* of the batch: each chunk's patches are built,
 # contracted and dropped (they stay in cache), and ``jax.checkpoint`` makes the backward
-# pass rebuild them per chunk instead of storing them. Chunks are sized in bytes of
-# patches, per backend, and never smaller than twice the kernel (each chunk re-reads
-# the weight and, in the backward pass, accumulates its gradient).
-_CHUNK_BYTES = {"cpu": 1 << 20}
-_CHUNK_BYTES_DEFAULT = 64 << 20  # accelerators: big enough to keep the GEMMs large
+# pass rebuild them per chunk instead of storing them.
+#
+# Chunk size, in bytes of patches per chunk:
+#   * at most ``_CHUNK_IO_FRACTION`` of the layer's own input + output bytes, so the
+#     extra memory of a forward+backward pass stays a fraction of what lax needs;
+#   * at most ``_CHUNK_CAP`` (per backend: on CPU, large fresh buffers are slow);
+#   * at least half the kernel bytes: every chunk re-reads the weight and adds its
+#     share to the weight gradient, which must stay small next to the chunk's GEMM
+#     (so 4x4x512 layers are not chunked at all).
+# Measured on the benchmark shapes: benchmarks/BENCHMARKS.md.
+_CHUNK_CAP = {"cpu": 4 << 20}
+_CHUNK_CAP_DEFAULT = 64 << 20  # accelerators: big enough to keep the GEMMs large
+_CHUNK_IO_FRACTION = 0.75
 
 
-def _chunk_size(batch: int, per_example: int, weight_bytes: int) -> int:
-    """Examples per chunk (``batch`` means: do not chunk)."""
-    target = max(_CHUNK_BYTES.get(jax.default_backend(), _CHUNK_BYTES_DEFAULT),
-                 2 * weight_bytes)
+def _chunk_size(batch: int, per_example: int, *, weight_bytes: int, io_bytes: int) -> int:
+    """Examples per chunk (``batch`` means: do not chunk).
+
+    Args:
+      batch: number of examples.
+      per_example: patch bytes of one example.
+      weight_bytes: bytes of the kernel.
+      io_bytes: bytes of the whole batch's input plus output.
+    """
+    cap = _CHUNK_CAP.get(jax.default_backend(), _CHUNK_CAP_DEFAULT)
+    target = max(weight_bytes // 2, min(cap, int(_CHUNK_IO_FRACTION * io_bytes)))
     if batch * per_example <= target or batch == 1:  # small: one GEMM, no loop
         return batch
     chunk = max(1, target // per_example)
@@ -128,9 +143,13 @@ def _conv(x, kernel, bias, geom: Geometry, groups: int, precision):
     n = geom.ndim
     lead = x.shape[:-n - 1]
     xb = x.reshape(math.prod(lead), *x.shape[-n - 1:])
-    per_example = math.prod(geom.out_spatial) * geom.window * x.shape[-1] * x.dtype.itemsize
+    positions = math.prod(geom.out_spatial)
+    per_example = positions * geom.window * x.shape[-1] * x.dtype.itemsize
+    io_bytes = xb.shape[0] * (math.prod(x.shape[-n - 1:]) + positions * kernel.shape[-1]
+                              ) * x.dtype.itemsize
     chunk = (xb.shape[0] if geom.window == 1  # 1x1: patches are the input, nothing to save
-             else _chunk_size(xb.shape[0], per_example, kernel.size * kernel.dtype.itemsize))
+             else _chunk_size(xb.shape[0], per_example, io_bytes=io_bytes,
+                              weight_bytes=kernel.size * kernel.dtype.itemsize))
     block = jax.checkpoint(functools.partial(_shared_dense_over_patches, kernel=kernel,
                                              geom=geom, groups=groups, precision=precision))
     y = _map_chunks(block, xb, chunk)

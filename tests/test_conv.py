@@ -91,7 +91,10 @@ def test_conv_large_batch_matches_lax(batch, groups, padding):
     conv_mod = __import__("jaxcnn.conv", fromlist=["_chunk_size"])
     if hasattr(conv_mod, "_chunk_size"):  # make sure the chunked path is what we test
         per_example = out[0] * out[1] * 9 * 8 * 4
-        assert conv_mod._chunk_size(math.prod(batch), per_example, k.size * 4) < math.prod(batch)
+        io_bytes = math.prod(batch) * (30 * 30 * 8 + out[0] * out[1] * 8) * 4
+        chunk = conv_mod._chunk_size(math.prod(batch), per_example, weight_bytes=k.size * 4,
+                                     io_bytes=io_bytes)
+        assert chunk < math.prod(batch)
     compare_vjp(lambda x, k, b: jaxcnn.conv(x, k, b, precision=HIGHEST, **kw),
                 lambda x, k, b: lax_conv(x, k, b, **kw), (x, k, b), ct,
                 names=("x", "kernel", "bias"), tol=TOL, dtype=jnp.float32)
