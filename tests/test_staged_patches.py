@@ -1,0 +1,132 @@
+"""The staged (separable) patch build used for inputs with many channels.
+
+``extract_patches`` and ``conv`` build patches one spatial dim at a time when the input
+has at least ``_SEPARABLE_MIN_CHANNELS`` channels and 2+ spatial dims, with a custom JVP
+whose tangent goes through the direct (one slice per offset) build. The seeded grids in
+test_patches/test_conv use few channels, so this file covers that path: bitwise equality
+of the two builds, forward/reverse/forward-over-reverse derivatives against lax.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxcnn
+from conftest import HIGHEST, assert_close, compare_vjp, lax_conv, lax_patches, random_arrays
+
+TOL = 1e-5
+patches_mod = sys.modules["jaxcnn.patches"]
+C = patches_mod._SEPARABLE_MIN_CHANNELS  # the smallest channel count on the staged path
+
+# (x_shape without channels, kernel_size, geometry)
+GEOMS = [
+    ((2, 7, 6), (3, 3), dict(padding="SAME")),
+    ((1, 9, 8), (3, 2), dict(strides=(2, 1), padding=((1, 0), (2, 1)))),
+    ((2, 8, 7), (2, 3), dict(dilation=(2, 1), padding="VALID")),
+    ((1, 6, 7), (3, 3), dict(strides=2, dilation=2, padding=1)),
+    ((2, 5, 6), (3, 2), dict(padding="CIRCULAR", dilation=(1, 2))),
+    ((1, 4, 5, 4), (2, 3, 2), dict(strides=(1, 2, 1), padding="SAME")),
+    ((2, 3, 6, 5), (3, 2), dict(padding=((0, 1), (1, 0)))),  # two batch dims
+]
+IDS = [f"g{i}" for i in range(len(GEOMS))]
+
+
+def _geom(spatial, ks, kw):
+    return jaxcnn._shapes.geometry(spatial, ks, **kw)
+
+
+@pytest.mark.parametrize("spec", GEOMS, ids=IDS)
+def test_staged_equals_direct_bitwise(spec):
+    lead, ks, kw = spec
+    n = len(ks)
+    (x,) = random_arrays(1, (*lead, C + 1))
+    geom = _geom(x.shape[-n - 1:-1], ks, kw)
+    staged = patches_mod._separable(x, geom)
+    direct = patches_mod._direct(x, geom)
+    assert staged.shape == direct.shape
+    np.testing.assert_array_equal(np.asarray(staged), np.asarray(direct))
+    # and the public function takes the staged path for this input
+    jaxpr = str(jax.make_jaxpr(lambda x: jaxcnn.extract_patches(x, ks, **kw))(x))
+    assert "custom_jvp_call" in jaxpr
+
+
+def test_few_channels_take_the_direct_path():
+    (x,) = random_arrays(2, (2, 6, 6, C - 1))
+    jaxpr = str(jax.make_jaxpr(lambda x: jaxcnn.extract_patches(x, (3, 3)))(x))
+    assert "custom_jvp_call" not in jaxpr
+
+
+@pytest.mark.parametrize("spec", GEOMS, ids=IDS)
+def test_staged_patches_match_lax_forward_reverse_and_jvp(spec):
+    lead, ks, kw = spec
+    n = len(ks)
+    spatial = lead[-n:]
+    out = jaxcnn.output_shape(spatial, ks, **kw)
+    x, ct, dx = random_arrays(3, (*lead, C), (*lead[:-n], *out, math.prod(ks) * C), (*lead, C))
+
+    def ours(x):
+        return jaxcnn.extract_patches(x, ks, **kw)
+
+    def ref(x):
+        return lax_patches(x, ks, **kw)
+
+    compare_vjp(ours, ref, (x,), ct, names=("x",), tol=TOL, dtype=jnp.float32)
+    _, t = jax.jvp(ours, (x,), (dx,))
+    _, t_ref = jax.jvp(ref, (x,), (dx,))
+    assert_close(t, t_ref, tol=TOL, name="jvp")
+
+
+@pytest.mark.parametrize("spec", GEOMS, ids=IDS)
+@pytest.mark.parametrize("groups", [1, 2])
+def test_staged_conv_matches_lax(spec, groups):
+    lead, ks, kw = spec
+    n = len(ks)
+    out = jaxcnn.output_shape(lead[-n:], ks, **kw)
+    cout = 2 * groups
+    x, k, b, ct = random_arrays(4 + groups, (*lead, C), (*ks, C // groups, cout), (cout,),
+                                (*lead[:-n], *out, cout))
+    compare_vjp(lambda x, k, b: jaxcnn.conv(x, k, b, groups=groups, precision=HIGHEST, **kw),
+                lambda x, k, b: lax_conv(x, k, b, groups=groups, **kw), (x, k, b), ct,
+                names=("x", "kernel", "bias"), tol=TOL, dtype=jnp.float32)
+
+
+def test_staged_conv_forward_mode_and_hvp():
+    """jvp / jacfwd / forward-over-reverse (Hessian-vector product) through a conv on the
+    staged path agree with lax -- the custom JVP must not break forward mode."""
+    x, k, dx, dk, v = random_arrays(7, (2, 6, 5, C), (3, 3, C, 3), (2, 6, 5, C), (3, 3, C, 3),
+                                    (3, 3, C, 3))
+    f = lambda x, k: jaxcnn.conv(x, k, padding="SAME", strides=(2, 1), precision=HIGHEST)  # noqa
+    ref = lambda x, k: lax_conv(x, k, padding="SAME", strides=(2, 1))  # noqa: E731
+
+    def loss(fn):
+        return lambda x, k: jnp.sum(jnp.tanh(fn(x, k)))
+
+    def hvp(fn):  # d/dk of grad_k loss, along v (forward over reverse)
+        return jax.jvp(jax.grad(loss(fn), argnums=1), (x, k), (jnp.zeros_like(x), v))[1]
+
+    @jax.jit
+    def run():
+        return dict(jvp=jax.jvp(f, (x, k), (dx, dk))[1], jvp_ref=jax.jvp(ref, (x, k), (dx, dk))[1],
+                    hvp=hvp(f), hvp_ref=hvp(ref),
+                    jacfwd=jax.jacfwd(lambda x: f(x, k)[0, 0, 0])(x),
+                    jacfwd_ref=jax.jacfwd(lambda x: ref(x, k)[0, 0, 0])(x))
+
+    r = run()
+    for name in ("jvp", "hvp", "jacfwd"):
+        assert_close(r[name], r[f"{name}_ref"], tol=TOL, name=name)
+
+
+def test_staged_conv_vmap_over_kernels_and_no_retrace():
+    x, ks = random_arrays(8, (2, 6, 6, C), (3, 2, 2, C, 4))
+    f = jax.jit(jax.vmap(lambda k: jaxcnn.conv(x, k, padding="SAME", precision=HIGHEST)))
+    got = f(ks)
+    want = jnp.stack([lax_conv(x, k, padding="SAME") for k in ks])
+    assert_close(got, want, tol=TOL, name="vmap over kernels")
+    f(ks + 1.0)
+    assert f._cache_size() == 1
