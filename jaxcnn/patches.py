@@ -3,8 +3,8 @@
 A windowed layer sees its input through patches: for every output position,
 the (dilated) window of the padded input, flattened. jaxcnn builds the patch
 tensor from strided slices of the padded input — one slice per kernel offset
-(``_direct``), or one spatial dim at a time (``_separable``, used forward for
-inputs with many channels) — instead of ``lax.conv_general_dilated_patches``
+(``_direct``), or one spatial dim at a time (``_separable``); ``_extract`` picks
+one for values and the other for derivatives — instead of ``lax.conv_general_dilated_patches``
 (an identity-kernel convolution that is several times slower on CPU).
 
 Patch layout (the contract): kernel offsets in row-major order, channel
@@ -103,30 +103,46 @@ def _separable(x: jax.Array, geom: Geometry) -> jax.Array:
     return y
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
-def _separable_fwd_direct_bwd(x: jax.Array, geom: Geometry) -> jax.Array:
-    return _separable(x, geom)
+def _paired(primal_fn, tangent_fn):
+    """``primal_fn`` for values, ``tangent_fn`` for derivatives (a custom JVP).
+
+    Both builds move the same values (bit-identical), so this is exact; it only picks
+    which ops XLA runs. The backward pass is the *transpose of the tangent path*: the
+    direct build transposes to one fused sum of ``prod(kernel_size)`` padded slices,
+    the staged build to one such sum per spatial dim. Forward mode (jvp, jacfwd,
+    Hessian-vector products) keeps working, unlike with a ``custom_vjp``.
+    """
+
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+    def extract(x, geom):
+        return primal_fn(x, geom)
+
+    @extract.defjvp
+    def _jvp(geom, primals, tangents):
+        (x,), (dx,) = primals, tangents
+        return primal_fn(x, geom), tangent_fn(dx, geom)
+
+    return extract
 
 
-@_separable_fwd_direct_bwd.defjvp
-def _separable_jvp(geom, primals, tangents):
-    # Both paths move the same values (bit-identical); the tangent goes through the
-    # direct path because *its* transpose -- the col2im of the backward pass, one
-    # fused sum of prod(kernel_size) padded slices -- is 3x faster than the staged one.
-    (x,), (dx,) = primals, tangents
-    return _separable(x, geom), _direct(dx, geom)
-
-
-# Below this many channels the staged copy does not pay (runs of C values are too short
-# to gain from fewer, longer copies; measured at the S-CONV first layer, C = 3).
-_SEPARABLE_MIN_CHANNELS = 16
+# Which build runs where (measured on 2 CPU cores, benchmarks/BENCHMARKS.md):
+# * many channels (ResNet 3x3 layers): the staged build is 1.3-2.5x faster forward,
+#   the direct col2im ~3x faster backward;
+# * few channels with a large strided window (S-CONV's 9x9/2 on RGB): the direct build
+#   is faster forward (runs of 3 values gain nothing from staging), the staged col2im
+#   backward (it evaluates ~sum instead of ~prod(kernel_size) padded slices per value).
+_STAGED_MIN_CHANNELS = 16
+_staged_forward = _paired(_separable, _direct)
+_staged_backward = _paired(_direct, _separable)
 
 
 @functools.partial(jax.jit, static_argnames=("geom",))
 def _extract(x: jax.Array, geom: Geometry) -> jax.Array:
-    if geom.ndim >= 2 and x.shape[-1] >= _SEPARABLE_MIN_CHANNELS and geom.window > 1:
-        return _separable_fwd_direct_bwd(x, geom)
-    return _direct(x, geom)
+    if geom.ndim < 2 or geom.window == 1:  # one stage: both builds are the same
+        return _direct(x, geom)
+    if x.shape[-1] >= _STAGED_MIN_CHANNELS:
+        return _staged_forward(x, geom)
+    return _staged_backward(x, geom)
 
 
 def extract_patches(x: jax.Array, kernel_size, *, strides=1, padding="VALID", dilation=1

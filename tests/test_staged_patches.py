@@ -1,10 +1,10 @@
-"""The staged (separable) patch build used for inputs with many channels.
+"""The two patch builds (direct: one slice per offset; staged: one spatial dim at a time).
 
-``extract_patches`` and ``conv`` build patches one spatial dim at a time when the input
-has at least ``_SEPARABLE_MIN_CHANNELS`` channels and 2+ spatial dims, with a custom JVP
-whose tangent goes through the direct (one slice per offset) build. The seeded grids in
-test_patches/test_conv use few channels, so this file covers that path: bitwise equality
-of the two builds, forward/reverse/forward-over-reverse derivatives against lax.
+With 2+ spatial dims, ``extract_patches`` and ``conv`` compute values with one build and
+derivatives with the other (a custom JVP): staged forward + direct tangent when the input
+has at least ``_STAGED_MIN_CHANNELS`` channels, the reverse below. The seeded grids in
+test_patches/test_conv use few channels, so this file covers the many-channel path and
+both paths' bitwise equality and forward/reverse/forward-over-reverse derivatives.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from conftest import HIGHEST, assert_close, compare_vjp, lax_conv, lax_patches, 
 
 TOL = 1e-5
 patches_mod = sys.modules["jaxcnn.patches"]
-C = patches_mod._SEPARABLE_MIN_CHANNELS  # the smallest channel count on the staged path
+C = patches_mod._STAGED_MIN_CHANNELS  # the smallest channel count on the staged path
 
 # (x_shape without channels, kernel_size, geometry)
 GEOMS = [
@@ -51,24 +51,35 @@ def test_staged_equals_direct_bitwise(spec):
     direct = patches_mod._direct(x, geom)
     assert staged.shape == direct.shape
     np.testing.assert_array_equal(np.asarray(staged), np.asarray(direct))
-    # and the public function takes the staged path for this input
-    jaxpr = str(jax.make_jaxpr(lambda x: jaxcnn.extract_patches(x, ks, **kw))(x))
-    assert "custom_jvp_call" in jaxpr
 
 
-def test_few_channels_take_the_direct_path():
-    (x,) = random_arrays(2, (2, 6, 6, C - 1))
-    jaxpr = str(jax.make_jaxpr(lambda x: jaxcnn.extract_patches(x, (3, 3)))(x))
-    assert "custom_jvp_call" not in jaxpr
+def test_path_choice():
+    """Many channels: staged values; few: direct values; 1-D: plain direct build."""
+    def primal_of(x, ks):
+        jaxpr = jax.make_jaxpr(lambda x: jaxcnn.extract_patches(x, ks))(x)
+        calls = [e for e in jaxpr.jaxpr.eqns if e.primitive.name in ("pjit", "jit")]
+        inner = calls[0].params["jaxpr"].jaxpr.eqns
+        cj = [e for e in inner if e.primitive.name == "custom_jvp_call"]
+        return cj[0].params["call_jaxpr"].jaxpr if cj else None
+
+    def n_slices(jaxpr):
+        return sum(e.primitive.name == "slice" for e in jaxpr.eqns)
+
+    (x_many, x_few, x_1d) = random_arrays(2, (2, 6, 6, C), (2, 6, 6, C - 1), (2, 6, C))
+    assert n_slices(primal_of(x_many, (3, 3))) == 3 + 3  # staged: sum(kernel_size)
+    assert n_slices(primal_of(x_few, (3, 3))) == 3 * 3  # direct: prod(kernel_size)
+    assert primal_of(x_1d, (3,)) is None
 
 
 @pytest.mark.parametrize("spec", GEOMS, ids=IDS)
-def test_staged_patches_match_lax_forward_reverse_and_jvp(spec):
+@pytest.mark.parametrize("channels", [C, 3])
+def test_patches_match_lax_forward_reverse_and_jvp(spec, channels):
     lead, ks, kw = spec
     n = len(ks)
     spatial = lead[-n:]
     out = jaxcnn.output_shape(spatial, ks, **kw)
-    x, ct, dx = random_arrays(3, (*lead, C), (*lead[:-n], *out, math.prod(ks) * C), (*lead, C))
+    x, ct, dx = random_arrays(3, (*lead, channels), (*lead[:-n], *out, math.prod(ks) * channels),
+                              (*lead, channels))
 
     def ours(x):
         return jaxcnn.extract_patches(x, ks, **kw)
