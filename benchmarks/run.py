@@ -22,9 +22,10 @@ References (what the equivalent Flax layers run):
 * ``local_conv``      -- ``lax.conv_general_dilated_local``  (Flax Linen ``ConvLocal``)
 * ``extract_patches`` -- ``lax.conv_general_dilated_patches``
 
-fwd+bwd = ``jax.grad`` of ``sum(out * R)`` (R a fixed random projection) w.r.t. both
-the input and the kernel. Memory = ``memory_analysis()`` of the compiled fwd+bwd
-executable: ``temp + output + argument`` bytes, reported as a ratio to lax's.
+fwd+bwd = ``jax.value_and_grad`` of ``sum(out * R)`` (R a fixed random projection)
+w.r.t. both the input and the kernel (the loss value keeps the forward pass in the
+compiled program, as in a training step). Memory = ``memory_analysis()`` of the
+compiled fwd+bwd executable: ``temp + output + argument`` bytes, reported as a ratio to lax's.
 
 Exactness: unless ``--no-check``, each case is also evaluated once at
 ``precision=HIGHEST`` (float32) and compared with the reference; the max relative
@@ -132,16 +133,19 @@ class Case:
 
 
 def _grad_of(f):
-    """(x, k, proj) -> grad of sum(f(x, k) * proj) w.r.t. x and k.
+    """(x, k, proj) -> (loss, (dloss/dx, dloss/dk)) for loss = sum(f(x, k) * proj).
 
-    ``proj`` is an argument (not a closure constant) so that it is counted, equally for
-    both sides, in the argument bytes of the memory analysis: it stands for the
-    cotangent that a real backward pass receives from upstream.
+    ``value_and_grad``, as a training step runs it: the loss value keeps the forward
+    pass alive (with ``jax.grad`` alone XLA removes the forward GEMM, because the
+    gradient of a linear loss does not need the layer's output, and "fwd+bwd" would
+    time the backward pass only). ``proj`` is an argument (not a closure constant) so
+    that it is counted, equally for both sides, in the argument bytes of the memory
+    analysis: it stands for the cotangent that a real backward pass receives.
     """
     def loss(x, k, proj):
         return jnp.sum((f(x, k) * proj).astype(jnp.float32))
 
-    return jax.grad(loss, argnums=(0, 1))
+    return jax.value_and_grad(loss, argnums=(0, 1))
 
 
 def conv_case(name, batch, spatial, cin, cout, ksize, *, strides=1, padding="SAME", dtype,
@@ -236,9 +240,9 @@ def patches_case(name, batch, spatial, cin, ksize, *, strides=1, padding="SAME",
         proj = jax.random.normal(kp, out.shape, dtype)
         # Same projection for both: the gradient is a permutation-invariant cost, and
         # the check compares against the layout-corrected reference.
-        g_ours = jax.grad(lambda x: jnp.sum(ours(x) * proj))
-        g_ref = jax.grad(lambda x: jnp.sum(ref(x) * proj))
-        g_ref_same = jax.grad(lambda x: jnp.sum(ref_same_layout(x) * proj))
+        g_ours = jax.value_and_grad(lambda x: jnp.sum(ours(x) * proj))
+        g_ref = jax.value_and_grad(lambda x: jnp.sum(ref(x) * proj))
+        g_ref_same = jax.value_and_grad(lambda x: jnp.sum(ref_same_layout(x) * proj))
         return (g_ours, (x,)), (g_ref, (x,)), g_ref_same
 
     return Case("extract_patches", name, mode, jnp.dtype(dtype).name, make,
@@ -337,10 +341,10 @@ def run_case(case: Case, args) -> dict:
             ya, yb = jax.jit(fa)(*a_args), jax.jit(fb)(*b_args)
             if case.mode == "fwd+bwd":  # kernel grads are in different layouts: compare dx
                 K = math.prod(case.extra["kernel"])
-                gk = yb[1]
+                loss_b, (gx, gk) = yb
                 cin = case.extra["in_shape"][-1]
                 gk = jnp.swapaxes(gk.reshape(*gk.shape[:-2], cin, K, gk.shape[-1]), -3, -2)
-                yb = (yb[0], gk.reshape(ya[1].shape))
+                yb = (loss_b, (gx, gk.reshape(ya[1][1].shape)))
             row["err"] = rel_err(ya, yb)
         else:
             (fa, a_args), _, fref = made

@@ -3,8 +3,9 @@
 A windowed layer sees its input through patches: for every output position,
 the (dilated) window of the padded input, flattened. jaxcnn builds the patch
 tensor from strided slices of the padded input — one slice per kernel offset
-(``_direct``), or one spatial dim at a time (``_separable``); ``_extract`` picks
-one for values and the other for derivatives — instead of ``lax.conv_general_dilated_patches``
+(``_direct``), one spatial dim at a time (``_separable``), or from the input's
+stride phases (``_phased``); ``_extract`` picks one build for values and one for
+derivatives — instead of ``lax.conv_general_dilated_patches``
 (an identity-kernel convolution that is several times slower on CPU).
 
 Patch layout (the contract): kernel offsets in row-major order, channel
@@ -103,14 +104,53 @@ def _separable(x: jax.Array, geom: Geometry) -> jax.Array:
     return y
 
 
+def _phased(x: jax.Array, geom: Geometry) -> jax.Array:
+    """The same patches, from the input split into its stride phases.
+
+    With stride ``s``, offset ``o`` (dilated: ``o * d``) reads input positions
+    ``out * s + o * d``, i.e. phase ``(o * d) % s`` of the input at ``out + (o * d) // s``.
+    Splitting the (padded) input into its ``prod(strides)`` phases by a reshape makes
+    every per-offset slice a stride-1 slice. Same values as :func:`_direct`; what
+    differs is the transpose (the backward col2im): one fused sum per phase over only
+    the offsets of that phase (~``prod(kernel_size) / prod(strides)`` padded slices per
+    value, no interior padding) instead of all ``prod(kernel_size)`` strided ones.
+    """
+    n, s = geom.ndim, geom.strides
+    xp = pad_input(x, geom)
+    lead = xp.ndim - n - 1
+    # pad each spatial dim up to a multiple of its stride, then split it into (L / s, s)
+    extra = [(-xp.shape[lead + d]) % s[d] for d in range(n)]
+    xp = jnp.pad(xp, [(0, 0)] * lead + [(0, e) for e in extra] + [(0, 0)])
+    blocks = [xp.shape[lead + d] // s[d] for d in range(n)]
+    split = xp.reshape(*xp.shape[:lead], *itertools.chain(*zip(blocks, s)), xp.shape[-1])
+    b, c = list(xp.shape[:lead]), xp.shape[-1]
+
+    @functools.cache
+    def phase(r):  # (*b, *blocks, C): the input at positions r + s * i
+        p = lax.slice(split, [0] * lead + list(itertools.chain(*((0, ri) for ri in r))) + [0],
+                      b + list(itertools.chain(*((m, ri + 1) for m, ri in zip(blocks, r)))) + [c])
+        return p.reshape(*b, *blocks, c)
+
+    slices = []
+    for offset in itertools.product(*(range(k) for k in geom.kernel_size)):
+        pos = [o * dl for o, dl in zip(offset, geom.dilation)]
+        base = [p // st for p, st in zip(pos, s)]
+        slices.append(lax.slice(phase(tuple(p % st for p, st in zip(pos, s))),
+                                [0] * lead + base + [0],
+                                b + [i + m for i, m in zip(base, geom.out_spatial)] + [c]))
+    windows = jnp.stack(slices, axis=-2)
+    return windows.reshape(*windows.shape[:-2], windows.shape[-2] * windows.shape[-1])
+
+
 def _paired(primal_fn, tangent_fn):
     """``primal_fn`` for values, ``tangent_fn`` for derivatives (a custom JVP).
 
-    Both builds move the same values (bit-identical), so this is exact; it only picks
+    All builds move the same values (bit-identical), so this is exact; it only picks
     which ops XLA runs. The backward pass is the *transpose of the tangent path*: the
     direct build transposes to one fused sum of ``prod(kernel_size)`` padded slices,
-    the staged build to one such sum per spatial dim. Forward mode (jvp, jacfwd,
-    Hessian-vector products) keeps working, unlike with a ``custom_vjp``.
+    the staged build to one such sum per spatial dim, the phased one to one per stride
+    phase. Forward mode (jvp, jacfwd, Hessian-vector products) keeps working, unlike
+    with a ``custom_vjp``.
     """
 
     @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
@@ -126,23 +166,28 @@ def _paired(primal_fn, tangent_fn):
 
 
 # Which build runs where (measured on 2 CPU cores, benchmarks/BENCHMARKS.md):
-# * many channels (ResNet 3x3 layers): the staged build is 1.3-2.5x faster forward,
-#   the direct col2im ~3x faster backward;
-# * few channels with a large strided window (S-CONV's 9x9/2 on RGB): the direct build
-#   is faster forward (runs of 3 values gain nothing from staging), the staged col2im
-#   backward (it evaluates ~sum instead of ~prod(kernel_size) padded slices per value).
+# * values: the staged build for many channels (1.3-2.5x faster than the direct one at
+#   ResNet shapes); the direct one for few (runs of 3 RGB values gain nothing from
+#   staging: S-CONV's 9x9/2 first layer is faster direct);
+# * derivatives: the phased build for strided windows (its col2im is 2x faster at
+#   S-CONV's 9x9/2 and keeps the backward pass's memory at the direct build's), the
+#   direct one otherwise (its col2im is ~3x faster than the staged one's).
 _STAGED_MIN_CHANNELS = 16
-_staged_forward = _paired(_separable, _direct)
-_staged_backward = _paired(_direct, _separable)
+
+
+@functools.cache
+def _builds(staged_values: bool, phased_tangents: bool):
+    return _paired(_separable if staged_values else _direct,
+                   _phased if phased_tangents else _direct)
 
 
 @functools.partial(jax.jit, static_argnames=("geom",))
 def _extract(x: jax.Array, geom: Geometry) -> jax.Array:
-    if geom.ndim < 2 or geom.window == 1:  # one stage: both builds are the same
+    staged = geom.ndim >= 2 and geom.window > 1 and x.shape[-1] >= _STAGED_MIN_CHANNELS
+    phased = geom.window > 1 and any(st > 1 for st in geom.strides)
+    if not (staged or phased):
         return _direct(x, geom)
-    if x.shape[-1] >= _STAGED_MIN_CHANNELS:
-        return _staged_forward(x, geom)
-    return _staged_backward(x, geom)
+    return _builds(staged, phased)(x, geom)
 
 
 def extract_patches(x: jax.Array, kernel_size, *, strides=1, padding="VALID", dilation=1

@@ -1,10 +1,11 @@
-"""The two patch builds (direct: one slice per offset; staged: one spatial dim at a time).
+"""The three patch builds: direct (one slice per offset), staged (one spatial dim at a
+time), phased (stride-1 slices of the input's stride phases).
 
-With 2+ spatial dims, ``extract_patches`` and ``conv`` compute values with one build and
-derivatives with the other (a custom JVP): staged forward + direct tangent when the input
-has at least ``_STAGED_MIN_CHANNELS`` channels, the reverse below. The seeded grids in
-test_patches/test_conv use few channels, so this file covers the many-channel path and
-both paths' bitwise equality and forward/reverse/forward-over-reverse derivatives.
+``extract_patches`` and ``conv`` compute values with one build and derivatives with
+another (a custom JVP): staged values when the input has 2+ spatial dims and at least
+``_STAGED_MIN_CHANNELS`` channels, phased tangents when a stride is > 1. The seeded grids
+in test_patches/test_conv use few channels, so this file covers the many-channel path,
+the builds' bitwise equality, and forward/reverse/forward-over-reverse derivatives.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import sys
 
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -33,6 +35,8 @@ GEOMS = [
     ((2, 5, 6), (3, 2), dict(padding="CIRCULAR", dilation=(1, 2))),
     ((1, 4, 5, 4), (2, 3, 2), dict(strides=(1, 2, 1), padding="SAME")),
     ((2, 3, 6, 5), (3, 2), dict(padding=((0, 1), (1, 0)))),  # two batch dims
+    ((2, 11), (4,), dict(strides=3, dilation=2, padding=((2, 1),))),  # 1-D, stride 3
+    ((1, 9, 8), (3, 3), dict(strides=(3, 2), padding="CIRCULAR")),
 ]
 IDS = [f"g{i}" for i in range(len(GEOMS))]
 
@@ -47,28 +51,61 @@ def test_staged_equals_direct_bitwise(spec):
     n = len(ks)
     (x,) = random_arrays(1, (*lead, C + 1))
     geom = _geom(x.shape[-n - 1:-1], ks, kw)
-    staged = patches_mod._separable(x, geom)
     direct = patches_mod._direct(x, geom)
-    assert staged.shape == direct.shape
-    np.testing.assert_array_equal(np.asarray(staged), np.asarray(direct))
+    for build in (patches_mod._separable, patches_mod._phased):
+        got = build(x, geom)
+        assert got.shape == direct.shape
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(direct))
+
+
+def _value_slices(x, ks, **kw):
+    """Slices in the values build of the custom JVP, or None when there is none."""
+    jaxpr = jax.make_jaxpr(lambda x: jaxcnn.extract_patches(x, ks, **kw))(x)
+    calls = [e for e in jaxpr.jaxpr.eqns if e.primitive.name in ("pjit", "jit")]
+    cj = [e for e in calls[0].params["jaxpr"].jaxpr.eqns if e.primitive.name == "custom_jvp_call"]
+    if not cj:
+        return None
+    values = cj[0].params["call_jaxpr"].jaxpr
+    return sum(e.primitive.name == "slice" for e in values.eqns)
 
 
 def test_path_choice():
-    """Many channels: staged values; few: direct values; 1-D: plain direct build."""
-    def primal_of(x, ks):
-        jaxpr = jax.make_jaxpr(lambda x: jaxcnn.extract_patches(x, ks))(x)
-        calls = [e for e in jaxpr.jaxpr.eqns if e.primitive.name in ("pjit", "jit")]
-        inner = calls[0].params["jaxpr"].jaxpr.eqns
-        cj = [e for e in inner if e.primitive.name == "custom_jvp_call"]
-        return cj[0].params["call_jaxpr"].jaxpr if cj else None
+    """Values: staged for many channels (sum(kernel_size) slices), else direct
+    (prod(kernel_size)); tangents: phased for strides > 1; no custom JVP when both are
+    the direct build (stride 1, few channels, or 1-D)."""
+    x_many, x_few, x_1d = random_arrays(2, (2, 8, 8, C), (2, 8, 8, C - 1), (2, 8, C))
+    assert _value_slices(x_many, (3, 3)) == 3 + 3
+    assert _value_slices(x_few, (3, 3), strides=2) == 3 * 3
+    assert _value_slices(x_few, (3, 3)) is None
+    assert _value_slices(x_1d, (3,)) is None
+    assert _value_slices(x_1d, (3,), strides=2) == 3
 
-    def n_slices(jaxpr):
-        return sum(e.primitive.name == "slice" for e in jaxpr.eqns)
 
-    (x_many, x_few, x_1d) = random_arrays(2, (2, 6, 6, C), (2, 6, 6, C - 1), (2, 6, C))
-    assert n_slices(primal_of(x_many, (3, 3))) == 3 + 3  # staged: sum(kernel_size)
-    assert n_slices(primal_of(x_few, (3, 3))) == 3 * 3  # direct: prod(kernel_size)
-    assert primal_of(x_1d, (3,)) is None
+def _max_interior_padding(jaxpr) -> int:
+    """Largest interior (stride) padding of any lax.pad in a jaxpr, sub-jaxprs included."""
+    worst = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "pad":
+            worst = max(worst, max(int(i) for _, _, i in eqn.params["padding_config"]))
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            worst = max(worst, _max_interior_padding(sub))
+    return worst
+
+
+def test_phased_tangent_is_used_for_strides():
+    """The backward pass of a strided extraction is the phased build's transpose: no
+    interior (strided) padding in the VJP, unlike the direct build's."""
+    (x,) = random_arrays(3, (2, 12, 12, 3))
+    kw = dict(strides=2, padding="SAME")
+    geom = jaxcnn._shapes.geometry((12, 12), (5, 5), **kw)
+
+    def vjp_jaxpr(fn):
+        return jax.make_jaxpr(lambda x: jax.vjp(fn, x)[1](fn(x))[0])(x).jaxpr
+
+    direct = vjp_jaxpr(lambda x: patches_mod._direct(x, geom))
+    ours = vjp_jaxpr(lambda x: jaxcnn.extract_patches(x, (5, 5), **kw))
+    assert _max_interior_padding(direct) == 1  # transpose of a stride-2 slice
+    assert _max_interior_padding(ours) == 0
 
 
 @pytest.mark.parametrize("spec", GEOMS, ids=IDS)
