@@ -105,6 +105,18 @@ def _chunk_size(batch: int, per_example: int, *, weight_bytes: int, io_bytes: in
     return divisor if 2 * divisor >= chunk else chunk
 
 
+def _conv_chunk(xb, kernel, geom: Geometry) -> int:
+    """Examples per chunk for ``conv`` of ``xb: (B, *spatial, C_in)`` (arrays or shape structs)."""
+    if geom.window == 1:  # 1x1: the patches are the input, nothing to save
+        return xb.shape[0]
+    positions = math.prod(geom.out_spatial)
+    itemsize = jnp.dtype(xb.dtype).itemsize
+    per_example = positions * geom.window * xb.shape[-1] * itemsize
+    io_bytes = xb.shape[0] * (math.prod(xb.shape[1:]) + positions * kernel.shape[-1]) * itemsize
+    return _chunk_size(xb.shape[0], per_example, io_bytes=io_bytes,
+                       weight_bytes=math.prod(kernel.shape) * jnp.dtype(kernel.dtype).itemsize)
+
+
 def _map_chunks(f, x: jax.Array, chunk: int) -> jax.Array:
     """``f`` over chunks of ``x``'s leading axis (``lax.map``, plus a remainder call)."""
     batch = x.shape[0]
@@ -143,13 +155,7 @@ def _conv(x, kernel, bias, geom: Geometry, groups: int, precision):
     n = geom.ndim
     lead = x.shape[:-n - 1]
     xb = x.reshape(math.prod(lead), *x.shape[-n - 1:])
-    positions = math.prod(geom.out_spatial)
-    per_example = positions * geom.window * x.shape[-1] * x.dtype.itemsize
-    io_bytes = xb.shape[0] * (math.prod(x.shape[-n - 1:]) + positions * kernel.shape[-1]
-                              ) * x.dtype.itemsize
-    chunk = (xb.shape[0] if geom.window == 1  # 1x1: patches are the input, nothing to save
-             else _chunk_size(xb.shape[0], per_example, io_bytes=io_bytes,
-                              weight_bytes=kernel.size * kernel.dtype.itemsize))
+    chunk = _conv_chunk(xb, kernel, geom)
     block = jax.checkpoint(functools.partial(_shared_dense_over_patches, kernel=kernel,
                                              geom=geom, groups=groups, precision=precision))
     y = _map_chunks(block, xb, chunk)

@@ -8,6 +8,7 @@ to relative error <= 1e-5.
 from __future__ import annotations
 
 import math
+import sys
 import zlib
 
 import jax
@@ -88,13 +89,10 @@ def test_conv_large_batch_matches_lax(batch, groups, padding):
     out = jaxcnn.output_shape((30, 30), (3, 3), padding=padding)
     x, k, b, ct = random_arrays(sum(batch) + groups, x_shape, k_shape, (8,), (*batch, *out, 8))
     kw = dict(padding=padding, groups=groups)
-    conv_mod = __import__("jaxcnn.conv", fromlist=["_chunk_size"])
-    if hasattr(conv_mod, "_chunk_size"):  # make sure the chunked path is what we test
-        per_example = out[0] * out[1] * 9 * 8 * 4
-        io_bytes = math.prod(batch) * (30 * 30 * 8 + out[0] * out[1] * 8) * 4
-        chunk = conv_mod._chunk_size(math.prod(batch), per_example, weight_bytes=k.size * 4,
-                                     io_bytes=io_bytes)
-        assert chunk < math.prod(batch)
+    conv_mod = sys.modules["jaxcnn.conv"]  # make sure the chunked path is what we test
+    geom = jaxcnn._shapes.geometry((30, 30), (3, 3), padding=padding)
+    xb = jax.ShapeDtypeStruct((math.prod(batch), 30, 30, 8), jnp.float32)
+    assert conv_mod._conv_chunk(xb, k, geom) < math.prod(batch)
     compare_vjp(lambda x, k, b: jaxcnn.conv(x, k, b, precision=HIGHEST, **kw),
                 lambda x, k, b: lax_conv(x, k, b, **kw), (x, k, b), ct,
                 names=("x", "kernel", "bias"), tol=TOL, dtype=jnp.float32)
