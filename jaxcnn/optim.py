@@ -21,12 +21,14 @@ paths such as ``"layers/0/kernel"``.
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxcnn.metrics import keypath_str
@@ -50,12 +52,15 @@ class BetaLassoState(NamedTuple):
 
 
 def _check_nonneg(name: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a non-negative float; got {value!r}.") from None
+    """``value`` as a float >= 0; strings, bools, NaN and negatives raise ``ValueError``."""
+    real = isinstance(value, (numbers.Real, np.integer, np.floating)) or (
+        isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) == 0
+        and np.issubdtype(np.asarray(value).dtype, np.number))
+    if not real or isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected a non-negative float, got {value!r}")
+    v = float(value)
     if not v >= 0.0:  # also rejects NaN
-        raise ValueError(f"`{name}` must be a non-negative float (>= 0); got {value!r}.")
+        raise ValueError(f"{name}: expected a non-negative float (>= 0), got {value!r}")
     return v
 
 
@@ -166,14 +171,15 @@ def beta_lasso_partitioned(
     """
     if not isinstance(l1_by_label, Mapping) or not l1_by_label:
         raise ValueError(
-            f"`l1_by_label` must be a non-empty mapping label -> λ; got {l1_by_label!r}."
+            f"l1_by_label: expected a non-empty mapping label -> λ, got {l1_by_label!r}"
         )
     if isinstance(beta, Mapping):
         missing = set(l1_by_label) - set(beta)
         if missing:
             raise ValueError(
-                f"`beta` as a mapping must have a β for every label of `l1_by_label` "
-                f"{sorted(map(str, l1_by_label))}; missing {sorted(map(str, missing))}."
+                f"beta: expected a β for every label of l1_by_label "
+                f"{sorted(map(str, l1_by_label))}, got a mapping missing "
+                f"{sorted(map(str, missing))}"
             )
         betas = {k: beta[k] for k in l1_by_label}
     else:

@@ -285,15 +285,32 @@ def test_partitioned_through_nnx_optimizer():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(l1=-1.0, beta=1.0), r"`l1`.*>= 0.*-1.0"),
-        (dict(l1=1.0, beta=-2.0), r"`beta`.*>= 0.*-2.0"),
-        (dict(l1=float("nan"), beta=1.0), r"`l1`"),
-        (dict(l1="x", beta=1.0), r"`l1`.*'x'"),
+        (dict(l1=-1.0, beta=1.0), r"^l1: expected a non-negative float \(>= 0\), got -1.0$"),
+        (dict(l1=1.0, beta=-2.0), r"^beta: expected a non-negative .*, got -2.0$"),
+        (dict(l1=float("nan"), beta=1.0), r"^l1: expected a non-negative .*, got nan$"),
+        (dict(l1="x", beta=1.0), r"^l1: expected a non-negative float, got 'x'$"),
+        (dict(l1="0.1", beta=1.0), r"^l1: expected a non-negative float, got '0.1'$"),
+        (dict(l1=0.1, beta=True), r"^beta: expected a non-negative float, got True$"),
+        (dict(l1=0.1, beta=None), r"^beta: expected a non-negative float, got None$"),
     ],
 )
 def test_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         beta_lasso(0.1, **kwargs)
+
+
+@pytest.mark.parametrize("lr", ["0.1", -0.1, None, [0.1]])
+def test_learning_rate_validated_when_built(lr):
+    # Rejected when the transform is built, not as a TypeError at the first update.
+    with pytest.raises(ValueError, match=r"^learning_rate: expected a non-negative float"):
+        beta_lasso(lr, l1=1e-3, beta=1.0)
+
+
+def test_numpy_and_jax_scalars_accepted():
+    tx = beta_lasso(np.float32(0.1), l1=jnp.asarray(1e-3), beta=np.int64(2))
+    p = {"w": jnp.ones(3)}
+    updates, _ = tx.update(p, tx.init(p), p)
+    np.testing.assert_allclose(np.asarray(updates["w"]), -0.1 * (1 + 1e-3), rtol=1e-6)
 
 
 def test_params_required():
@@ -304,10 +321,10 @@ def test_params_required():
 
 
 def test_partitioned_validation():
-    with pytest.raises(ValueError, match="`beta`.*missing.*'rest'"):
+    with pytest.raises(ValueError, match=r"^beta: expected a β for every label.*missing \['rest'\]"):
         beta_lasso_partitioned(0.1, l1_by_label={"first": 1.0, "rest": 1.0}, beta={"first": 1.0},
                                label_fn=lambda p: p)
-    with pytest.raises(ValueError, match="`l1_by_label`"):
+    with pytest.raises(ValueError, match=r"^l1_by_label: expected a non-empty mapping.*got \{\}"):
         beta_lasso_partitioned(0.1, l1_by_label={}, beta=1.0, label_fn=lambda p: p)
-    with pytest.raises(ValueError, match="`l1`"):
+    with pytest.raises(ValueError, match=r"^l1: expected a non-negative"):
         beta_lasso_partitioned(0.1, l1_by_label={"a": -1.0}, beta=1.0, label_fn=lambda p: p)
