@@ -196,13 +196,13 @@ def test_cosine_schedule():
 
 
 def test_fsdp_spec_rule():
-    assert T._fsdp_spec((32, 64), 8, 1024) == jax.sharding.PartitionSpec(None, "data")
-    assert T._fsdp_spec((64, 32), 8, 1024) == jax.sharding.PartitionSpec("data", None)
-    assert T._fsdp_spec((3, 3, 16, 12), 4, 0) == jax.sharding.PartitionSpec(
+    assert T.fsdp_spec((32, 64), 8, 1024) == jax.sharding.PartitionSpec(None, "data")
+    assert T.fsdp_spec((64, 32), 8, 1024) == jax.sharding.PartitionSpec("data", None)
+    assert T.fsdp_spec((3, 3, 16, 12), 4, 0) == jax.sharding.PartitionSpec(
         None, None, "data", None)
-    assert T._fsdp_spec((30, 7), 8, 0) == jax.sharding.PartitionSpec()  # nothing divisible
-    assert T._fsdp_spec((4096,), 8, 0) == jax.sharding.PartitionSpec()  # 1-D
-    assert T._fsdp_spec((8, 8), 8, 1024) == jax.sharding.PartitionSpec()  # too small
+    assert T.fsdp_spec((30, 7), 8, 0) == jax.sharding.PartitionSpec()  # nothing divisible
+    assert T.fsdp_spec((4096,), 8, 0) == jax.sharding.PartitionSpec()  # 1-D
+    assert T.fsdp_spec((8, 8), 8, 1024) == jax.sharding.PartitionSpec()  # too small
 
 
 # ----------------------------------------------------------------------------- _io

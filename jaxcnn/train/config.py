@@ -1,0 +1,116 @@
+"""Hyperparameters of the trainer, its error type and its callback type."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, get_args
+
+import numpy as np
+from flax import nnx
+
+__all__ = ["Loss", "ShardMode", "Callback", "TrainConfig", "NonFiniteLossError"]
+
+#: The losses :func:`jaxcnn.train.train` knows (see :attr:`TrainConfig.loss`).
+Loss = Literal["cross_entropy", "mse"]
+#: How parameters are placed on the ``data`` mesh axis.
+ShardMode = Literal["none", "fsdp"]
+#: ``(epoch, model) -> dict | None``, called after every epoch.
+Callback = Callable[[int, nnx.Module], "Mapping[str, Any] | None"]
+
+LOSSES: tuple[str, ...] = get_args(Loss)
+SHARD_MODES: tuple[str, ...] = get_args(ShardMode)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss.
+
+    Attributes:
+        epoch: 1-based epoch in which it happened.
+        step: 0-based step within that epoch (``None`` for an evaluation loss).
+        global_step: 0-based optimizer step counted from the start of training.
+        loss: the offending value.
+        seed: the replica's seed (:func:`jaxcnn.train.train_seeds`), else ``None``.
+    """
+
+    def __init__(self, message: str, *, epoch: int, step: int | None,
+                 global_step: int | None, loss: float, seed: int | None = None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+        self.global_step = global_step
+        self.loss = loss
+        self.seed = seed
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) \
+            or value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of :func:`train` (all JSON-serialisable; stored in the results).
+
+    Attributes:
+        epochs: number of passes over the training set.
+        batch_size: global training batch size; must be a multiple of the device count.
+        eval_batch_size: global evaluation batch size (a multiple of the device count);
+            ``None``: 1024 rounded up to a multiple of the device count.
+        seed: recorded in the results; the data-order key is ``jax.random.key(seed)``
+            unless :func:`train` gets an explicit ``key``. :func:`train_seeds` sets it
+            per replica.
+        log_every: log the running training loss every this many steps through the
+            ``logging`` module (``0``: only once per epoch). The epoch is then compiled
+            as chunks of ``log_every`` steps and the host syncs after each chunk.
+        checkpoint_every: save a checkpoint every this many epochs (and after the last).
+        checkpoint_dir: orbax checkpoint directory; ``None`` disables checkpointing.
+        resume: restore the latest checkpoint in ``checkpoint_dir`` (if any) and continue.
+        keep_checkpoints: how many checkpoints orbax keeps (at least 2).
+        devices: how many devices to use (the first ``devices`` of ``jax.devices()``);
+            ``None``: all.
+        shard_params: ``"none"`` (replicate parameters) or ``"fsdp"``.
+        fsdp_min_size: under ``"fsdp"``, arrays smaller than this stay replicated.
+        loss: ``"cross_entropy"`` (integer labels in ``[0, classes)`` or probability
+            targets ``(N, classes)``) or ``"mse"`` (integer labels are one-hot encoded;
+            float targets of the output's shape are used as they are). MSE is
+            ``mean((out - target)**2)`` over outputs, averaged over examples.
+        progress: show a tqdm bar over epochs (only on a TTY, only on process 0).
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    eval_batch_size: int | None = None
+    seed: int = 0
+    log_every: int = 0
+    checkpoint_every: int = 1
+    checkpoint_dir: str | None = None
+    resume: bool = False
+    keep_checkpoints: int = 2
+    devices: int | None = None
+    shard_params: ShardMode = "none"
+    fsdp_min_size: int = 2**14
+    loss: Loss = "cross_entropy"
+    progress: bool = True
+
+    def __post_init__(self):
+        _check_int("epochs", self.epochs, 0)
+        _check_int("batch_size", self.batch_size, 1)
+        if self.eval_batch_size is not None:
+            _check_int("eval_batch_size", self.eval_batch_size, 1)
+        _check_int("seed", self.seed, 0)
+        _check_int("log_every", self.log_every, 0)
+        _check_int("checkpoint_every", self.checkpoint_every, 1)
+        _check_int("keep_checkpoints", self.keep_checkpoints, 2)
+        _check_int("fsdp_min_size", self.fsdp_min_size, 0)
+        if self.devices is not None:
+            _check_int("devices", self.devices, 1)
+        if self.shard_params not in SHARD_MODES:
+            raise ValueError(f"shard_params: expected one of {SHARD_MODES}, "
+                             f"got {self.shard_params!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss: expected one of {LOSSES}, got {self.loss!r}")
+        if self.resume and self.checkpoint_dir is None:
+            raise ValueError("resume: expected a checkpoint_dir to resume from, "
+                             "got resume=True with checkpoint_dir=None")

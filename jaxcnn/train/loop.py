@@ -1,0 +1,282 @@
+"""The training recipes: :func:`train` (one model) and :func:`train_seeds` (many seeds)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from jaxcnn._io import to_jsonable
+from jaxcnn.train.config import Callback, TrainConfig
+from jaxcnn.train.data import as_arrays
+from jaxcnn.train.run import FINAL_KEYS, Run
+from jaxcnn.train.sharding import is_key
+
+__all__ = ["train", "train_seeds"]
+
+logger = logging.getLogger("jaxcnn.train")
+
+
+def _check_config(config: Any) -> TrainConfig:
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config: expected a TrainConfig, got {type(config).__name__}")
+    return config
+
+
+def _progress_bar(config: TrainConfig, start: int, desc: str):
+    if not (config.progress and jax.process_index() == 0
+            and getattr(sys.stderr, "isatty", lambda: False)()):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=config.epochs, initial=start, desc=desc, unit="epoch")
+
+
+def _fit(run: Run, callbacks: Sequence[Callback], checkpoint_dir: str | None,
+         desc: str) -> list[dict]:
+    """The epoch loop shared by :func:`train` and :func:`train_seeds`."""
+    t0 = time.perf_counter()
+    run.open_checkpoints(checkpoint_dir)
+    elapsed_before = float(run.results[0]["wall_time"])
+    bar = _progress_bar(run.config, run.start_epoch, desc)
+    try:
+        for epoch in range(run.start_epoch, run.config.epochs):  # 0-based
+            te0 = time.perf_counter()
+            train_metrics = run.train_epoch(epoch)
+            test_metrics = run.evaluate(epoch)
+            extras = (run.run_callbacks(epoch + 1, callbacks) if callbacks
+                      else [{} for _ in run.seeds])
+            run.batch_placement()
+            run.record(epoch, train_metrics, test_metrics, extras, time.perf_counter() - te0,
+                       elapsed_before + time.perf_counter() - t0)
+            _log_epoch(run, epoch, bar)
+            run.save(epoch + 1)
+    finally:
+        if bar is not None:
+            bar.close()
+        run.close()
+    run.update_models()
+    for m in run.models:
+        m.eval()
+    for res in run.results:
+        res["wall_time"] = elapsed_before + time.perf_counter() - t0
+    return [to_jsonable(r) for r in run.results]
+
+
+def _log_epoch(run: Run, epoch: int, bar) -> None:
+    finals = [r["final"] for r in run.results]
+    mean = {k: float(np.mean([f[k] for f in finals])) for k in FINAL_KEYS}
+    logger.info("epoch %d: train loss %.4f acc %.4f, test loss %.4f acc %.4f (%d replicas)",
+                epoch + 1, mean["train_loss"], mean["train_acc"], mean["test_loss"],
+                mean["test_acc"], len(finals))
+    if bar is not None:
+        bar.set_postfix(loss=f"{mean['train_loss']:.4f}", acc=f"{mean['train_acc']:.3f}",
+                        test_acc=f"{mean['test_acc']:.3f}")
+        bar.update(1)
+
+
+def train(model: nnx.Module, tx: optax.GradientTransformation, data: Mapping[str, Any], *,
+          config: TrainConfig, key: jax.Array | None = None,
+          callbacks: Sequence[Callback] = ()) -> dict:
+    """Trains ``model`` in place with ``tx`` on ``data``; returns a JSON-able results dict.
+
+    Each epoch runs as one compiled program (``lax.scan`` over its steps, batches gathered
+    on device from the epoch's permutation); the host syncs once per epoch.
+
+    Args:
+        model: an ``nnx.Module`` mapping ``(B, *feature_shape)`` to ``(B, C)``. Its
+            ``nnx.Param`` variables are trained; every other variable (BatchNorm batch
+            statistics, RNG state, masks) is carried through the steps. Updated in place
+            with the final state (and at the end of every epoch when there are callbacks)
+            and left in ``eval()`` mode.
+        tx: any optax transform; ``tx.update(grads, opt_state, params)`` gets the params.
+        data: ``{"x_train": (N, *feature_shape), "y_train": (N,) int labels in [0, C) or
+            (N, C) float targets, "x_test": (M, *feature_shape), "y_test": (M,) or (M, C)}``
+            NumPy arrays, channels last, finite. In multi-process runs: this process's slice.
+        config: a :class:`TrainConfig`.
+        key: PRNG key for the data order (epoch ``e`` uses ``fold_in(key, e)``);
+            ``None``: ``jax.random.key(config.seed)``. A resumed run uses the checkpointed key.
+        callbacks: functions ``(epoch, model) -> dict | None`` called after every epoch
+            (``epoch`` counts completed epochs from 1, ``model`` holds the current state).
+            Returned entries (floats, ints, lists) are appended to ``results["curves"]``
+            under their names. A callback may modify the model's variables (e.g. pruning);
+            training continues from the modified state.
+
+    Returns:
+        ``{"config", "epochs_completed", "curves": {"epoch", "step", "train_loss",
+        "train_acc", "test_loss", "test_acc", "wall_time", *callback keys} (one entry per
+        epoch), "final": {"epoch", "step", "train_loss", "train_acc", "test_loss",
+        "test_acc"}, "wall_time", "device": {"platform", "device_kind", "count",
+        "process_count"}, "num_params", "num_train", "num_test", "steps_per_epoch",
+        "eval_batch_size", "sharding", "resumed_from"}``. Training metrics are running
+        means over the epoch's steps (train mode); test metrics are computed in eval mode.
+
+    Raises:
+        ValueError: bad data (missing keys, shapes, non-finite values, labels outside
+            ``[0, C)``, float labels of shape ``(N,)``), batch sizes not fitting the data or
+            devices, too many devices, or a non-empty ``checkpoint_dir`` without
+            ``resume=True``.
+        NonFiniteLossError: the training (or test) loss became NaN or infinite. The model
+            then holds its state from before the failing epoch's callbacks (its initial
+            state if there are no callbacks); the last checkpoint is from before that epoch.
+
+    Example:
+        >>> import numpy as np, optax
+        >>> from flax import nnx
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=(512, 8)).astype(np.float32)
+        >>> y = (x[:, 0] > 0).astype(np.int32)
+        >>> data = {"x_train": x[:384], "y_train": y[:384], "x_test": x[384:],
+        ...         "y_test": y[384:]}
+        >>> model = nnx.Sequential(nnx.Linear(8, 16, rngs=nnx.Rngs(0)), jax.nn.relu,
+        ...                        nnx.Linear(16, 2, rngs=nnx.Rngs(1)))
+        >>> results = train(model, optax.adam(1e-2), data,
+        ...                 config=TrainConfig(epochs=5, batch_size=64, progress=False))
+        >>> results["final"]["test_acc"] > 0.9
+        True
+    """
+    config = _check_config(config)
+    if key is None:
+        key = jax.random.key(config.seed)
+    elif not is_key(key):  # raw uint32 key data
+        key = jax.random.wrap_key_data(jnp.asarray(key, jnp.uint32))
+    run = Run([model], tx, as_arrays(data), config=config, keys=[key], seeds=[config.seed],
+              stacked=False)
+    return _fit(run, callbacks, config.checkpoint_dir, "train")[0]
+
+
+def _check_seeds(seeds: Any) -> list[int]:
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
+        raise ValueError(f"seeds: expected a non-empty sequence of ints, got {seeds!r}")
+    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_))
+               and s >= 0 for s in seeds):
+        raise ValueError(f"seeds: expected ints >= 0, got {list(seeds)!r}")
+    if len(set(int(s) for s in seeds)) != len(seeds):
+        raise ValueError(f"seeds: expected distinct seeds, got {list(seeds)!r}")
+    return [int(s) for s in seeds]
+
+
+def _structure(model: nnx.Module) -> tuple:
+    graphdef, state = nnx.split(model)
+    return graphdef, [(tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(state)]
+
+
+def _build_models(make_model: Callable[[int], nnx.Module], seeds: Sequence[int],
+                  reference: tuple | None) -> tuple[list[nnx.Module], tuple]:
+    models = []
+    for s in seeds:
+        m = make_model(s)
+        if not isinstance(m, nnx.Module):
+            raise ValueError(f"make_model: expected an nnx.Module for seed {s}, got "
+                             f"{type(m).__name__}")
+        structure = _structure(m)
+        if reference is None:
+            reference = structure
+        elif structure != reference:
+            raise ValueError(f"make_model: expected models of one structure for every seed, "
+                             f"got a different graph or parameter shapes for seed {s}")
+        models.append(m)
+    return models, reference
+
+
+def _summary(seeds: list[int], per_seed: list[dict], config: TrainConfig,
+             max_replicas: int, t0: float) -> dict:
+    finals = {k: np.array([r["final"][k] for r in per_seed], np.float64)
+              for k in FINAL_KEYS[2:]}
+    ddof = 1 if len(seeds) > 1 else 0
+    return to_jsonable({
+        "seeds": seeds, "config": dataclasses.asdict(config), "max_replicas": max_replicas,
+        "per_seed": per_seed,
+        "mean": {k: float(v.mean()) for k, v in finals.items()},
+        "std": {k: float(v.std(ddof=ddof)) for k, v in finals.items()},
+        "wall_time": time.perf_counter() - t0,
+    })
+
+
+def train_seeds(make_model: Callable[[int], nnx.Module], tx: optax.GradientTransformation,
+                data: Mapping[str, Any], *, seeds: Sequence[int], config: TrainConfig,
+                callbacks: Sequence[Callback] = (),
+                max_replicas: int | None = None) -> tuple[list[nnx.Module], dict]:
+    """Trains one model per seed, all replicas in one compiled program.
+
+    Replica ``s`` is initialised by ``make_model(s)`` and sees the data in the order of
+    ``jax.random.key(s)`` — exactly what ``train(make_model(s), tx, data, config=
+    dataclasses.replace(config, seed=s))`` does alone. The models' states are stacked
+    along a leading replica axis and every compiled program (epoch scan, evaluation,
+    permutation) is ``jax.vmap``-ed over it; the dataset is shared.
+
+    On a mesh (``config.devices > 1``) the replica axis is not sharded: each replica's
+    arrays get the sharding a single run would give them (replicated, or FSDP over
+    ``data``) with the replica axis in front, and every replica's batch is split over the
+    ``data`` axis. ``max_replicas`` bounds how many replicas are compiled together; groups
+    of ``max_replicas`` seeds (in order) then run one after another.
+
+    Args:
+        make_model: ``seed -> nnx.Module``; every seed must give the same structure.
+        tx: the optax transform (one per replica is initialised with ``vmap(tx.init)``).
+        data: as for :func:`train`.
+        seeds: distinct ints >= 0.
+        config: a :class:`TrainConfig`; its ``seed`` is replaced by each replica's.
+            With ``checkpoint_dir``, each group checkpoints in its own sub-folder
+            ``seeds_<first>-<last>`` (resume with the same seeds and ``max_replicas``).
+        callbacks: as for :func:`train`, called for every replica's model.
+        max_replicas: at most this many replicas per compiled program; ``None``: all.
+
+    Returns:
+        ``(models, results)``: the trained models in seed order (in ``eval()`` mode) and
+        ``{"seeds", "config", "max_replicas", "per_seed": [train's results per seed],
+        "mean": {train_loss, train_acc, test_loss, test_acc}, "std": {...}
+        (sample standard deviation over seeds, 0 for one seed), "wall_time"}``.
+
+    Raises:
+        ValueError: as :func:`train`, and for empty or repeated ``seeds``, a bad
+            ``max_replicas``, or models whose structure differs between seeds.
+        NonFiniteLossError: a replica's loss was not finite (``.seed`` names it).
+
+    Example:
+        >>> import numpy as np, optax
+        >>> from flax import nnx
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=(512, 8)).astype(np.float32)
+        >>> y = (x[:, 0] > 0).astype(np.int32)
+        >>> data = {"x_train": x[:384], "y_train": y[:384], "x_test": x[384:],
+        ...         "y_test": y[384:]}
+        >>> make = lambda s: nnx.Sequential(nnx.Linear(8, 16, rngs=nnx.Rngs(s)),
+        ...                                 jax.nn.relu, nnx.Linear(16, 2, rngs=nnx.Rngs(s)))
+        >>> models, res = train_seeds(make, optax.adam(1e-2), data, seeds=[0, 1, 2],
+        ...                           config=TrainConfig(epochs=5, batch_size=64,
+        ...                                              progress=False))
+        >>> len(models), res["seeds"], res["mean"]["test_acc"] > 0.9
+        (3, [0, 1, 2], True)
+    """
+    t0 = time.perf_counter()
+    config = _check_config(config)
+    seeds = _check_seeds(seeds)
+    if max_replicas is None:
+        max_replicas = len(seeds)
+    if not isinstance(max_replicas, (int, np.integer)) or isinstance(max_replicas, bool) \
+            or max_replicas < 1:
+        raise ValueError(f"max_replicas: expected an int >= 1 or None, got {max_replicas!r}")
+    arrays = as_arrays(data)
+    models, per_seed, reference = [], [], None
+    for i in range(0, len(seeds), max_replicas):
+        group = seeds[i:i + max_replicas]
+        group_models, reference = _build_models(make_model, group, reference)
+        directory = None
+        if config.checkpoint_dir is not None:
+            directory = os.path.join(config.checkpoint_dir, f"seeds_{group[0]}-{group[-1]}")
+        run = Run(group_models, tx, arrays, config=config,
+                  keys=[jax.random.key(s) for s in group], seeds=group, stacked=True)
+        per_seed += _fit(run, callbacks, directory, f"seeds {group[0]}-{group[-1]}")
+        models += group_models
+    return models, _summary(seeds, per_seed, config, int(max_replicas), t0)
