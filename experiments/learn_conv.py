@@ -272,10 +272,13 @@ def first_layer_metrics(model: nnx.Module, kernel_size: int, *, periodic: bool =
 
     Returns:
       A JSON-able dict: ``units``, ``dead_units`` (all-zero), ``nonzeros``, ``ipr``,
-      ``locality``, ``weight_sharing`` (means over the non-zero units; ``None`` when
-      undefined), the same means over all units (``*_all_units``; dead units score 0),
-      and the chance levels of a random dense unit (``ipr_random`` ≈ 3/D,
-      ``locality_random`` ≈ window/D, ``weight_sharing_chance``).
+      ``locality`` (means over the non-zero units; ``None`` when undefined),
+      ``weight_sharing`` (:func:`jaxcnn.metrics.weight_sharing` of the non-zero units:
+      0 = its permutation null, 1 = a convolution), ``aligned_similarity`` (the raw
+      nearest-partner similarity, :func:`jaxcnn.metrics.aligned_filter_similarity`, and
+      its chance level ``aligned_similarity_chance``), the same means over all units
+      (``*_all_units``; dead units score 0), and the chance levels of a random dense
+      unit (``ipr_random`` ≈ 3/D, ``locality_random`` ≈ window/D).
     """
     w, in_shape = models.first_layer_dense(model)
     n_spatial = len(in_shape) - 1
@@ -293,16 +296,20 @@ def first_layer_metrics(model: nnx.Module, kernel_size: int, *, periodic: bool =
     out["ipr_all_units"] = float(ipr.mean())
     out["locality_all_units"] = float(loc.mean())
     if n_alive == 0:
-        out.update(ipr=None, locality=None, weight_sharing=None, weight_sharing_chance=None)
+        out.update(ipr=None, locality=None, weight_sharing=None, aligned_similarity=None,
+                   aligned_similarity_chance=None)
         return out
     out["ipr"] = float(ipr[alive].mean())
     out["locality"] = float(loc[alive].mean())
     w_alive = w[:, np.flatnonzero(alive)]
     ws = float(metrics.weight_sharing(w_alive, in_shape, window, periodic=periodic))
     out["weight_sharing"] = _nan_to_none(ws)
+    sim = float(metrics.aligned_filter_similarity(w_alive, in_shape, window,
+                                                  periodic=periodic))
+    out["aligned_similarity"] = _nan_to_none(sim)
     dim = math.prod(window) * in_shape[-1]
-    out["weight_sharing_chance"] = (metrics.weight_sharing_chance(n_alive, dim)
-                                    if n_alive >= 2 and dim >= 2 else None)
+    out["aligned_similarity_chance"] = (metrics.weight_sharing_chance(n_alive, dim)
+                                        if n_alive >= 2 and dim >= 2 else None)
     return out
 
 
@@ -494,11 +501,10 @@ def chance_note(entries: Sequence[dict]) -> str:
     dense = next((e["first_layer"] for e in entries
                   if e.get("first_layer") and e["first_layer"]["dead_units"] == 0
                   and e["architecture"] in ("s-fc", "3-fc")), fl)
-    ws = dense.get("weight_sharing_chance")
     return (f"reference (random dense unit): locality ≈ {fl['locality_random']:.3f} "
             f"(window {'x'.join(map(str, fl['window']))}), IPR ≈ 3/D = {fl['ipr_random']:.3f}"
-            + (f", weight sharing by chance ≈ {ws:.3f} ({dense['units']} units)" if ws else "")
-            + "; first-layer metrics are means over non-zero units")
+            ", weight sharing 0 (permutation null; 1 = a convolution)"
+            "; first-layer metrics are means over non-zero units")
 
 
 def make_figures(results: dict, shown: Mapping[str, tuple], out: str | os.PathLike,

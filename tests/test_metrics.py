@@ -107,10 +107,11 @@ def test_locally_connected_random_2d():
     _, w_conv = _conv2d()
     w = np.where(w_conv != 0, _normal(2, w_conv.shape), 0.0)  # same support, independent
     np.testing.assert_allclose(M.locality(w, IN2, 3), 1.0, atol=1e-6)
-    ws = float(M.weight_sharing(w, IN2, 3))
+    ws = float(M.aligned_filter_similarity(w, IN2, 3))
     chance = M.weight_sharing_chance(w.shape[1], 9 * IN2[-1])
     assert ws < 0.75
     np.testing.assert_allclose(ws, chance, rtol=0.1)
+    assert float(M.weight_sharing(w, IN2, 3)) < 0.1  # calibrated: nothing shared
 
 
 def test_random_dense_2d():
@@ -121,12 +122,13 @@ def test_random_dense_2d():
     ratio = A(loc).mean() / (9 / 256)
     assert 1.0 < ratio < 3.0  # ≈ window/total, inflated by the max over windows
     np.testing.assert_allclose(A(M.ipr(w)).mean() * d / 3, 1.0, atol=0.08)
-    ws = float(M.weight_sharing(w, in_shape, 3))
+    ws = float(M.aligned_filter_similarity(w, in_shape, 3))
     np.testing.assert_allclose(ws, M.weight_sharing_chance(n, 18), rtol=0.05)
     # documented asymptote: right order of magnitude, an over-estimate at this N, d
     assert 0.6 * math.sqrt(2 * math.log(n) / 18) < ws < math.sqrt(2 * math.log(n) / 18)
-    ws5 = float(M.weight_sharing(w, in_shape, 5))
+    ws5 = float(M.aligned_filter_similarity(w, in_shape, 5))
     np.testing.assert_allclose(ws5, M.weight_sharing_chance(n, 50), rtol=0.05)
+    assert float(M.weight_sharing(w, in_shape, 3)) < 0.1
 
 
 def test_one_hot_units():
@@ -166,7 +168,8 @@ def test_conv_embedded_3d():
     assert float(M.weight_sharing(w, in_shape, 3)) > 1 - 1e-5
     assert M.receptive_field_center(w, in_shape).shape == (54, 3)
     lc = np.where(w != 0, _normal(7, w.shape), 0.0)
-    assert float(M.weight_sharing(lc, in_shape, 3)) < 0.7
+    assert float(M.aligned_filter_similarity(lc, in_shape, 3)) < 0.7
+    assert float(M.weight_sharing(lc, in_shape, 3)) < 0.1
 
 
 def test_circular_conv_needs_periodic():
@@ -226,22 +229,23 @@ def test_spatial_mass_and_best_window_ties():
     np.testing.assert_allclose(win.center[0], [9.5])
 
 
-def test_weight_sharing_details():
+def test_aligned_filter_similarity_details():
     _, w = _conv2d()
+    assert float(M.aligned_filter_similarity(w, IN2, 3)) > 1 - 1e-5
     wr = np.where(w != 0, _normal(10, w.shape), 0.0)
-    full = float(M.weight_sharing(wr, IN2, 3))
-    per = A(M.weight_sharing(wr, IN2, 3, per_unit=True, chunk_size=7))  # 37 chunks, padded
+    full = float(M.aligned_filter_similarity(wr, IN2, 3))
+    per = A(M.aligned_filter_similarity(wr, IN2, 3, per_unit=True, chunk_size=7))  # 37 chunks
     assert per.shape == (256,)
     np.testing.assert_allclose(per.mean(), full, rtol=1e-6)
     # a filter copied at one position only is not shared; units at one position -> NaN
     same_pos = np.zeros((10, 3), np.float32)
     same_pos[2:5] = _normal(11, (3, 3))
-    assert np.isnan(float(M.weight_sharing(same_pos, (10, 1), 3)))
+    assert np.isnan(float(M.aligned_filter_similarity(same_pos, (10, 1), 3)))
     # two copies at different positions plus one lonely unit at the first position
     k, k2 = np.array([1.0, 2.0, -1.0]), np.array([1.0, -1.0, 1.0])
     w2 = np.zeros((10, 3), np.float32)
     w2[0:3, 0], w2[5:8, 1], w2[0:3, 2] = k, -k, k2
-    per = A(M.weight_sharing(w2, (10, 1), 3, per_unit=True))
+    per = A(M.aligned_filter_similarity(w2, (10, 1), 3, per_unit=True))
     np.testing.assert_allclose(per[:2], 1.0, rtol=1e-6)  # |cos| = 1 (sign-flipped copy)
     np.testing.assert_allclose(per[2], abs(k @ k2) / np.linalg.norm(k) / np.linalg.norm(k2), rtol=1e-5)
 
@@ -255,6 +259,147 @@ def test_weight_sharing_chance_matches_monte_carlo():
     np.testing.assert_allclose(M.weight_sharing_chance(n, d), mc, rtol=0.03)
     np.testing.assert_allclose(M.weight_sharing_chance(2, 1000), math.sqrt(2 / (math.pi * 1000)), rtol=0.01)
     assert M.weight_sharing_chance(10**4, 20) < 1.0
+
+
+# ----------------------------------------------------------------------------- weight sharing
+#
+# Planted first layers: `units` columns, each a filter on a window-sized support at a random
+# VALID position; a fraction `frac` are copies of `n_filters` shared filters (at different
+# positions), the others independent N(0, 1) filters. The contract: 1 for a conv, ≈ 0 for
+# the permutation null, monotone in `frac` and stable in the number of units.
+
+WS_CASES = {"1d": ((64, 2), 5), "2d": ((28, 28, 1), 5)}
+FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def _planted(seed, in_shape, k, units, frac, n_filters=3, values=None):
+    rng = np.random.default_rng(seed)
+    spatial, c = in_shape[:-1], in_shape[-1]
+    n = len(spatial)
+    positions = tuple(s - k + 1 for s in spatial)
+    draw = values or (lambda shape: rng.standard_normal(shape, dtype=np.float32))
+    shared = [draw((k,) * n + (c,)) for _ in range(n_filters)]
+    n_shared = int(round(frac * units))
+    maps = np.zeros((units, *spatial, c), np.float32)
+    for j in range(units):
+        q = [int(rng.integers(0, p)) for p in positions]
+        window = (j,) + tuple(slice(a, a + k) for a in q)
+        maps[window] = shared[j % n_filters] if j < n_shared else draw((k,) * n + (c,))
+    w = maps.reshape(units, -1).T
+    return np.ascontiguousarray(w[:, rng.permutation(units)])  # units are unordered
+
+
+def _permuted_null(w, seed):
+    """Same supports, values of each input feature permuted across the units using it."""
+    rng = np.random.default_rng(seed)
+    w = w.copy()
+    for i in range(w.shape[0]):
+        nz = np.flatnonzero(w[i])
+        w[i, nz] = w[i, rng.permutation(nz)]
+    return w
+
+
+@functools.lru_cache(maxsize=None)
+def _planted_scores(case, units, seeds=3):
+    in_shape, k = WS_CASES[case]
+    return np.array([[float(M.weight_sharing(_planted(s, in_shape, k, units, f), in_shape, k))
+                      for f in FRACTIONS] for s in range(seeds)]).mean(0)
+
+
+@pytest.mark.parametrize("case", sorted(WS_CASES))
+@pytest.mark.parametrize("c_out", [1, 4])
+def test_weight_sharing_conv_scores_one(case, c_out):
+    embed = pytest.importorskip("jaxcnn.embed")
+    in_shape, k = WS_CASES[case]
+    n = len(in_shape) - 1
+    kernel = _normal(20 + c_out, (k,) * n + (in_shape[-1], c_out))
+    w = np.asarray(embed.conv_to_dense(kernel, in_shape))
+    st = M.weight_sharing_stats(w, in_shape, k)
+    assert float(st.score) > 1 - 1e-5 and float(st.similarity) > 1 - 1e-6
+    assert float(st.null_similarity) < 0.95 and int(st.units) == w.shape[1]
+    # a smaller kernel inside the window (tied windows), circular, strided: still 1
+    small = _normal(30, (3,) * n + (in_shape[-1], c_out))
+    assert float(M.weight_sharing(embed.conv_to_dense(small, in_shape), in_shape, k)) > 1 - 1e-5
+    wc = embed.conv_to_dense(kernel, in_shape, padding="CIRCULAR")
+    assert float(M.weight_sharing(wc, in_shape, k, periodic=True)) > 1 - 1e-5
+    ws = embed.conv_to_dense(kernel, in_shape, strides=2)
+    assert float(M.weight_sharing(ws, in_shape, k)) > 1 - 1e-5
+    # and units in any order, rescaled, sign-flipped
+    rng = np.random.default_rng(c_out)
+    scale = rng.choice([-2.0, -0.5, 0.5, 3.0], size=w.shape[1]).astype(np.float32)
+    assert float(M.weight_sharing((w * scale)[:, rng.permutation(w.shape[1])], in_shape, k)) > 1 - 1e-5
+
+
+def test_weight_sharing_same_padded_conv_near_one():
+    # border units of a zero-padded conv are truncated copies: top/left ones still count
+    # (similarity on the unit's in-input entries), bottom/right ones align differently
+    embed = pytest.importorskip("jaxcnn.embed")
+    kernel = _normal(31, (5, 5, 1, 4))
+    w = embed.conv_to_dense(kernel, (28, 28, 1), padding="SAME")
+    assert 0.98 < float(M.weight_sharing(w, (28, 28, 1), 5)) <= 1.0
+
+
+@pytest.mark.parametrize("case", sorted(WS_CASES))
+@pytest.mark.parametrize("units", [100, 2000])
+def test_weight_sharing_null_scores_zero(case, units):
+    in_shape, k = WS_CASES[case]
+    # the permutation null of fully shared units: same supports and values, nothing shared
+    null = [float(M.weight_sharing(_permuted_null(_planted(s, in_shape, k, units, 1.0), s),
+                                   in_shape, k)) for s in range(5)]
+    assert np.mean(null) <= 0.1 and max(null) <= 0.2, null
+    # independent units of one sign: their similarity is high, but not above chance (a null
+    # with random signs, or none, would score these high)
+    rng = np.random.default_rng(units)
+    pos = _planted(7, in_shape, k, units, 0.0,
+                   values=lambda shape: np.abs(rng.standard_normal(shape, dtype=np.float32)))
+    st = M.weight_sharing_stats(pos, in_shape, k)
+    assert float(st.similarity) > 0.75 and float(st.score) <= 0.1, st
+
+
+@pytest.mark.parametrize("case", sorted(WS_CASES))
+def test_weight_sharing_planted_fraction_monotone_and_stable_in_units(case):
+    small, large = _planted_scores(case, 100), _planted_scores(case, 2000)
+    for scores in (small, large):
+        assert scores[0] <= 0.1 and scores[-1] > 1 - 1e-5, scores
+        assert np.all(np.diff(scores) > 0.1), scores  # rises with the planted fraction
+    np.testing.assert_allclose(small, large, atol=0.1)  # no drift with the number of units
+    # the raw similarity it calibrates does drift: at fraction 0, 100 vs 2,000 units
+    in_shape, k = WS_CASES[case]
+    raw = [float(M.aligned_filter_similarity(_planted(0, in_shape, k, u, 0.0), in_shape, k))
+           for u in (100, 2000)]
+    assert raw[1] - raw[0] > 0.1, raw
+
+
+def test_weight_sharing_details():
+    in_shape, k = WS_CASES["1d"]
+    w = _planted(3, in_shape, k, 100, 0.5)
+    st = M.weight_sharing_stats(w, in_shape, k)
+    assert isinstance(st, M.SharingStats) and int(st.units) == 100
+    want = np.clip((st.similarity - st.null_similarity) / (1 - st.null_similarity), 0, 1)
+    np.testing.assert_allclose(st.score, want, rtol=1e-6)
+    assert float(M.weight_sharing(w, in_shape, k)) == float(st.score)  # deterministic
+    np.testing.assert_allclose(M.weight_sharing(w, in_shape, k, chunk_size=7), st.score, rtol=1e-6)
+    other = M.weight_sharing_stats(w, in_shape, k, key=jax.random.key(5))
+    assert other.similarity == st.similarity and other.null_similarity != st.null_similarity
+    assert abs(float(other.score) - float(st.score)) < 0.1
+    # dead (all-zero) units are left out
+    wd = np.concatenate([w, np.zeros((w.shape[0], 30), np.float32)], axis=1)
+    std = M.weight_sharing_stats(wd, in_shape, k)
+    assert int(std.units) == 100
+    np.testing.assert_allclose(std.similarity, st.similarity, rtol=1e-6)
+    # copies at one position only are not shared: no unit has a partner -> NaN
+    same_pos = np.zeros((10, 3), np.float32)
+    same_pos[2:5] = _normal(11, (3, 3))
+    nan = M.weight_sharing_stats(same_pos, (10, 1), 3)
+    assert np.isnan(float(nan.score)) and int(nan.units) == 0
+    # a filter copied at two positions: both copies have a perfect partner
+    kern = np.array([1.0, 2.0, -1.0], np.float32)
+    w2 = np.zeros((10, 3), np.float32)
+    w2[0:3, 0], w2[5:8, 1], w2[2:5, 2] = kern, -kern, [1.0, -1.0, 1.0]
+    assert float(M.weight_sharing_stats(w2, (10, 1), 3).similarity) > (1 + 1 + 0.47) / 3
+    # jit, with the key traced
+    f = jax.jit(lambda a, key: M.weight_sharing(a, in_shape, k, key=key))
+    np.testing.assert_allclose(f(w, jax.random.key(0)), st.score, rtol=1e-6)
 
 
 def test_jit():
@@ -318,17 +463,34 @@ def test_conv_and_local_distance():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: M.locality(np.ones((30, 2)), (4, 4, 2), 3), r"`w`.*in_features=30.*\(32, out_features\)"),
-        (lambda: M.locality(np.ones(32), (4, 4, 2), 3), r"`w`.*\(in_features, out_features\).*\(32,\)"),
-        (lambda: M.locality(np.ones((32, 2)), (4, 4, 2), (3, 3, 3)), r"`window`.*expected 2 ints.*\(3, 3, 3\)"),
-        (lambda: M.locality(np.ones((32, 2)), (4, 4, 2), 5), r"`window`.*<= \(4, 4\).*\(5, 5\)"),
-        (lambda: M.locality(np.ones((32, 2)), (4, 4, 2), 0), r"`window`"),
-        (lambda: M.spatial_mass(np.ones((32, 2)), (32,)), r"`in_shape`.*1, 2 or 3 spatial.*\(32,\)"),
-        (lambda: M.spatial_mass(np.ones((32, 2)), (2, 2, 2, 2, 2)), r"`in_shape`"),
+        (lambda: M.locality(np.ones((30, 2)), (4, 4, 2), 3), r"^w: expected shape \(32, out_features\)"),
+        (lambda: M.locality(np.ones(32), (4, 4, 2), 3), r"^w: .*\(in_features, out_features\).*\(32,\)"),
+        (lambda: M.locality(np.ones((32, 2)), (4, 4, 2), (3, 3, 3)), r"^window: expected 2 ints.*\(3, 3, 3\)"),
+        (lambda: M.locality(np.ones((32, 2)), (4, 4, 2), 5), r"^window: .*<= \(4, 4\).*\(5, 5\)"),
+        (lambda: M.locality(np.ones((32, 2)), (4, 4, 2), 0), r"^window: expected sizes in .*got \(0, 0\)"),
+        (lambda: M.spatial_mass(np.ones((32, 2)), (32,)), r"^in_shape: .*1, 2 or 3 spatial.*\(32,\)"),
+        (lambda: M.spatial_mass(np.ones((32, 2)), (2, 2, 2, 2, 2)), r"^in_shape: expected"),
         (lambda: M.receptive_field_center(np.ones((32, 2)), (4, 4, 3)), r"in_features = prod\(in_shape\) = 48"),
-        (lambda: M.weight_sharing(np.ones((32, 2)), (4, 4, 2), 2, chunk_size=0), r"`chunk_size`"),
-        (lambda: M.weight_sharing_chance(1, 10), r"`num_units`"),
-        (lambda: M.conv_distance(np.ones((30, 2)), (4, 4, 2), 3), r"`w`.*in_features=30"),
+        (lambda: M.weight_sharing(np.ones((32, 2)), (4, 4, 2), 2, chunk_size=0),
+         r"^chunk_size: expected a positive int, got 0$"),
+        (lambda: M.aligned_filter_similarity(np.ones((32, 2)), (4, 4, 2), 2, chunk_size=0),
+         r"^chunk_size: expected a positive int"),
+        (lambda: M.weight_sharing(np.ones((30, 2)), (4, 4, 2), 2),
+         r"^w: expected shape \(32, out_features\).*in_features=30, got \(30, 2\)$"),
+        (lambda: M.weight_sharing(np.ones(32), (4, 4, 2), 2),
+         r"^w: expected a dense weight of shape \(in_features, out_features\).*got \(32,\)$"),
+        (lambda: M.weight_sharing(np.ones((32, 2)), (4, 4, 2), (2, 2, 2)),
+         r"^window: expected 2 ints, one per spatial dim of \(4, 4\), got \(2, 2, 2\)$"),
+        (lambda: M.weight_sharing(np.ones((32, 2)), (4, 4, 2), 5),
+         r"^window: expected sizes in \[1, spatial size\].*<= \(4, 4\).*got \(5, 5\)$"),
+        (lambda: M.weight_sharing(np.ones((32, 2)), (4, 4, 2), "3"),
+         r"^window: expected an int or a tuple of 2 ints"),
+        (lambda: M.weight_sharing(np.ones((32, 2)), (32,), 2),
+         r"^in_shape: expected a tuple \(\*spatial, C_in\).*got \(32,\)$"),
+        (lambda: M.weight_sharing(np.ones((32, 2)), (4, 4, 2), 2, key=3),
+         r"^key: expected a single jax.random key.*got 3$"),
+        (lambda: M.weight_sharing_chance(1, 10), r"^num_units: expected an int >= 2, got 1$"),
+        (lambda: M.conv_distance(np.ones((30, 2)), (4, 4, 2), 3), r"^w: .*in_features=30"),
     ],
 )
 def test_validation(call, match):
