@@ -33,9 +33,10 @@ smoke: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --suite cpu --out benchmarks/results_cpu.json
+	$(BIN)/python -m benchmarks.train_suite --out benchmarks/results_train_cpu.json
 
 bench-gpu:
-	PYTHONPATH=. python3 -m benchmarks.run --suite gpu --out benchmarks/results_gpu.json
+	bash benchmarks/gpu_run.sh benchmarks/results_gpu
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
