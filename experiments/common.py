@@ -38,7 +38,13 @@ def build_parser(name: str, description: str, *, datasets: Sequence[str] | None 
     p.add_argument("--devices", type=int, default=None,
                    help="number of local devices for data parallelism (default: 1)")
     p.add_argument("--out", default="results", help="output folder for JSON and figures")
-    p.add_argument("--seed", type=int, default=0, help="PRNG seed")
+    p.add_argument("--seed", type=int, default=0,
+                   help="first PRNG seed; the runs use seeds SEED, SEED+1, ...")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="number of seeds, trained together (default: the preset's)")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="NAME=VALUE",
+                   help="override a field of the preset (repeatable), e.g. --set epochs=5")
     p.add_argument("--resume", action="store_true",
                    help="continue from the last checkpoint in OUT/checkpoints/NAME")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -65,6 +71,10 @@ def validate_args(args: argparse.Namespace) -> argparse.Namespace:
         elif args.data_path:
             raise CLIError(f"--data-path: only used with {', '.join(FILE_DATASETS)}; "
                            f"--dataset {args.dataset} is generated offline")
+    if args.seed < 0:
+        raise CLIError(f"--seed: expected an int >= 0, got {args.seed}")
+    if args.seeds is not None and args.seeds < 1:
+        raise CLIError(f"--seeds: expected an int >= 1, got {args.seeds}")
     if args.devices is not None:
         import jax
 
@@ -132,6 +142,12 @@ def enable_compilation_cache(path: str | None = None) -> str | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     return path
 
+
+
+def seed_list(args: argparse.Namespace, default: int) -> list[int]:
+    """The seeds of a run: ``--seed``, ``--seed + 1``, ... (``--seeds`` or ``default`` many)."""
+    n = default if args.seeds is None else args.seeds
+    return list(range(args.seed, args.seed + n))
 
 
 def checkpoint_dir(args: argparse.Namespace, run_name: str) -> str:
