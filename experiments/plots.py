@@ -214,7 +214,9 @@ def line_panels(panels: Mapping[str, Mapping[str, Sequence]], *, xlabel: str, yl
     """Labelled curves, one panel per entry of ``panels``.
 
     Args:
-      panels: ``{panel title: {curve label: (x, y) or (x, y, yerr)}}``.
+      panels: ``{panel title: {curve label: (x, y) or (x, y, yerr)}}``; with ``yerr``
+        (e.g. the standard deviation over seeds) a curve of more than 12 points is drawn
+        as its mean with a shaded ``y ± yerr`` band, a shorter one with error bars.
       xlabel, ylabel: axis labels.
       logx, logy: log-scaled axes.
       hlines: ``{label: y}`` horizontal reference lines drawn in every panel.
@@ -237,7 +239,12 @@ def line_panels(panels: Mapping[str, Mapping[str, Sequence]], *, xlabel: str, yl
             x, y, err = _series_xy(data)
             kw = {"marker": "o" if len(x) <= 12 else None, "markersize": 4, **styles.get(label,
                                                                                     {})}
-            if err is not None:
+            if err is not None and len(x) > 12:  # a curve: mean with a +-err band
+                line, = ax.plot(x, y, label=label, **kw)
+                y_arr, e_arr = np.asarray(y, float), np.asarray(err, float)
+                ax.fill_between(x, y_arr - e_arr, y_arr + e_arr, color=line.get_color(),
+                                alpha=0.2, linewidth=0)
+            elif err is not None:
                 ax.errorbar(x, y, yerr=err, label=label, capsize=2, **kw)
             else:
                 ax.plot(x, y, label=label, **kw)
