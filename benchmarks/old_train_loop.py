@@ -837,3 +837,9 @@ class _CheckpointManager:
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def config_from(config: Any) -> TrainConfig:
+    """This module's TrainConfig from a :class:`jaxcnn.train.TrainConfig` (shared fields)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in dataclasses.asdict(config).items() if k in names})

@@ -114,7 +114,7 @@ def run_cnn_cases(recipe: Recipe, data: dict, seeds: list[int]) -> list[dict]:
     rows = []
     t0 = time.perf_counter()
     old = old_train_loop.train(cnn(0), optax.adam(recipe.lr), data,
-                               config=old_train_loop.TrainConfig(**dataclasses.asdict(cfg)))
+                               config=old_train_loop.config_from(cfg))
     rows.append(summarise("cnn-old", [old], time.perf_counter() - t0, flops=flops))
     t0 = time.perf_counter()
     new = T.train(cnn(0), optax.adam(recipe.lr), data, config=cfg)

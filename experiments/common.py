@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 PRESETS = ("smoke", "default", "paper")
-DATASETS = ("mnist1d", "mnist1d_shuffled", "digits", "nlgp", "cifar10", "cifar100", "svhn")
-FILE_DATASETS = ("cifar10", "cifar100", "svhn")
+DATASETS = ("mnist1d", "mnist1d_shuffled", "digits", "nlgp", "cifar10", "cifar100", "svhn",
+            "npz")
+FILE_DATASETS = ("cifar10", "cifar100", "svhn", "npz")
 
 
 class CLIError(Exception):
@@ -34,7 +35,8 @@ def build_parser(name: str, description: str, *, datasets: Sequence[str] | None 
         p.add_argument("--dataset", default=default_dataset,
                        help=f"one of {', '.join(datasets)}")
         p.add_argument("--data-path", default=None,
-                       help="folder or archive with the standard files (cifar10/cifar100/svhn)")
+                       help="folder or archive with the standard files (cifar10/cifar100/svhn), "
+                        "or the .npz file of --dataset npz")
     p.add_argument("--devices", type=int, default=None,
                    help="number of local devices for data parallelism (default: 1)")
     p.add_argument("--out", default="results", help="output folder for JSON and figures")
@@ -63,8 +65,11 @@ def validate_args(args: argparse.Namespace) -> argparse.Namespace:
                            f"got {args.dataset!r}")
         if args.dataset in FILE_DATASETS:
             if not args.data_path:
-                raise CLIError(f"--data-path: required for --dataset {args.dataset} (the folder "
-                               "or archive with the standard files); nothing is downloaded")
+                what = ("your .npz file with x_train, y_train, x_test, y_test"
+                        if args.dataset == "npz" else
+                        "the folder or archive with the standard files")
+                raise CLIError(f"--data-path: required for --dataset {args.dataset} ({what}); "
+                               "nothing is downloaded")
             if not os.path.exists(args.data_path):
                 raise CLIError(f"--data-path: expected an existing file or folder, "
                                f"got {args.data_path!r}")
@@ -89,6 +94,7 @@ def run_cli(main: Callable[[argparse.Namespace], object], parser: argparse.Argum
             argv: Sequence[str] | None = None):
     """Parses ``argv``, validates, runs ``main(args)``; user errors exit with status 2."""
     args = parser.parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)  # for the results' provenance
     try:
         validate_args(args)
         return main(args)
@@ -142,6 +148,18 @@ def enable_compilation_cache(path: str | None = None) -> str | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     return path
 
+
+
+def resolve_preset(args: argparse.Namespace, presets: dict):
+    """The preset ``args.preset`` with the ``--set NAME=VALUE`` overrides applied.
+
+    The applied overrides are kept in ``args._overrides`` (``{name: value}``) for the
+    results JSON. Raises :class:`CLIError` (one line naming ``--set``) on bad overrides.
+    """
+    from experiments.overrides import apply_overrides
+
+    cfg, args._overrides = apply_overrides(presets[args.preset], args.overrides)
+    return cfg
 
 
 def seed_list(args: argparse.Namespace, default: int) -> list[int]:

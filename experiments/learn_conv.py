@@ -61,10 +61,12 @@ from flax import nnx
 from experiments import plots
 from experiments.common import (CLIError, build_parser, checkpoint_dir,
                                 enable_compilation_cache, format_table, load_data, run_cli,
-                                save_figure, save_json)
+                                resolve_preset, save_figure, save_json, seed_list)
+from experiments.provenance import provenance
 from experiments.configs.learn_conv import KERNEL_SIZES, LABELS, MODELS, PRESETS, LearnConvConfig
-from jaxcnn import metrics, models, optim
-from jaxcnn.train import NonFiniteLossError, TrainConfig, cosine_schedule, steps_per_epoch, train
+from jaxcnn import metrics, models, optim, stats
+from jaxcnn.train import (NonFiniteLossError, TrainConfig, cosine_schedule, steps_per_epoch,
+                          train_seeds)
 
 NAME = "learn_conv"
 #: Stable ids for PRNG folding: one initialisation per architecture (so S-FC SGD and
@@ -89,7 +91,7 @@ def parse_shape(text: str, flag: str) -> tuple[int, ...]:
 
 def resolve_config(args: argparse.Namespace) -> LearnConvConfig:
     """The preset's config, checked against the dataset and this experiment's flags."""
-    cfg = PRESETS[args.preset]
+    cfg = resolve_preset(args, PRESETS)
     if cfg.datasets is not None and args.dataset not in cfg.datasets:
         raise CLIError(f"--dataset: the {args.preset} preset is the paper's "
                        f"{'/'.join(cfg.datasets)} configuration; expected "
@@ -411,33 +413,126 @@ def checkpoint_config(args: argparse.Namespace, cfg: LearnConvConfig, run_name: 
             "checkpoint_every": cfg.checkpoint_every}
 
 
+def model_factory(arch: str, in_shape, num_classes: int, *, alpha: int, kernel_size: int):
+    """``seed -> model``: one initialisation per (architecture, seed), so that S-FC SGD and
+    S-FC β-LASSO of one seed start from the same weights (and see the same batches)."""
+
+    def make(seed: int) -> nnx.Module:
+        return build_model(arch, in_shape, num_classes, alpha=alpha, kernel_size=kernel_size,
+                           key=jax.random.fold_in(jax.random.key(seed), 100 + ARCH_IDS[arch]))
+
+    return make
+
+
+def seed_entry(model: nnx.Module, res: dict, *, kernel_size: int, periodic: bool) -> dict:
+    """The measurements of one trained replica (one seed)."""
+    by_layer, total, _ = param_nonzeros(model)
+    curves = dict(res["curves"])
+    nnz_curves = {k[len(_NNZ_PREFIX):]: curves.pop(k) for k in list(curves)
+                  if k.startswith(_NNZ_PREFIX)}
+    return {
+        "seed": res["config"]["seed"], "nonzeros": total, "nonzeros_by_layer": by_layer,
+        "first_layer": first_layer_metrics(model, kernel_size, periodic=periodic),
+        "test_acc": float(res["final"]["test_acc"]),
+        "train_acc": float(res["final"]["train_acc"]),
+        "test_loss": float(res["final"]["test_loss"]),
+        "curves": {"epoch": curves["epoch"], "test_acc": curves["test_acc"],
+                   "train_loss": curves["train_loss"], "nonzeros": nnz_curves},
+        "epochs_completed": res["epochs_completed"], "resumed_from": res.get("resumed_from"),
+    }
+
+
+#: Per-seed metrics summarised as mean / std / n: ``name -> path in a seed entry``.
+SUMMARY_METRICS = {"test_acc": ("test_acc",), "train_acc": ("train_acc",),
+                   "nonzeros": ("nonzeros",), "layer1_nonzeros": ("first_layer", "nonzeros"),
+                   "locality": ("first_layer", "locality"),
+                   "weight_sharing": ("first_layer", "weight_sharing"),
+                   "ipr": ("first_layer", "ipr")}
+
+
+def _get(d: dict, path: tuple) -> float | None:
+    for k in path:
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
+
+
+def _mean_values(dicts: Sequence[dict]) -> dict:
+    """Element-wise mean of dicts with the same keys: numbers (None if any is None),
+    lists of numbers (per position) and nested dicts; other values from the first."""
+    out = {}
+    for k, v in dicts[0].items():
+        vals = [d.get(k) for d in dicts]
+        if all(x == v for x in vals):  # the same for every seed: keep it as it is
+            out[k] = v
+        elif isinstance(v, dict):
+            out[k] = _mean_values(vals)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = None if any(x is None for x in vals) else float(np.mean(vals))
+        elif isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v) \
+                and all(isinstance(x, list) and len(x) == len(v) for x in vals):
+            out[k] = [float(m) for m in np.mean(np.asarray(vals, float), axis=0)]
+        else:
+            out[k] = v
+    return out
+
+
+def summarize_seeds(per_seed: Sequence[dict]) -> dict:
+    """``{metric: {"mean", "std", "n"}}`` over seeds (metrics undefined for a seed skipped)."""
+    out = {}
+    for name, path in SUMMARY_METRICS.items():
+        vals = [v for v in (_get(e, path) for e in per_seed) if v is not None]
+        out[name] = stats.summary(vals) if vals else None
+    return out
+
+
+def aggregate_entry(entry: dict, per_seed: list[dict]) -> dict:
+    """Fills ``entry`` with the per-seed list, the summaries and mean curves / metrics."""
+    mean = _mean_values(per_seed)
+    test_curves = np.asarray([e["curves"]["test_acc"] for e in per_seed], float)
+    entry.update({
+        "per_seed": per_seed, "stats": summarize_seeds(per_seed),
+        "test_acc": mean["test_acc"], "train_acc": mean["train_acc"],
+        "test_loss": mean["test_loss"], "nonzeros": int(round(mean["nonzeros"])),
+        "nonzeros_by_layer": {k: int(round(v)) for k, v in mean["nonzeros_by_layer"].items()},
+        "first_layer": mean["first_layer"],
+        "curves": {**mean["curves"], "test_acc_std": list(test_curves.std(axis=0, ddof=1)
+                                                          if len(per_seed) > 1 else
+                                                          np.zeros(test_curves.shape[1]))},
+        "epochs_completed": per_seed[0]["epochs_completed"],
+        "resumed_from": per_seed[0]["resumed_from"],
+    })
+    return entry
+
+
 def train_run(spec: RunSpec, cfg: LearnConvConfig, data: dict, *, args: argparse.Namespace,
-              root_key: jax.Array, kernel_size: int, num_classes: int, periodic: bool,
+              seeds: Sequence[int], kernel_size: int, num_classes: int, periodic: bool,
               units_shown: int) -> tuple[dict, tuple | None]:
-    """Builds, trains and measures one model.
+    """Builds, trains (all seeds together) and measures one model.
 
     Returns:
-      ``(entry, shown)``: the JSON entry of the run and ``(w_shown, in_shape)`` for the
-      receptive-field figure.
+      ``(entry, shown)``: the JSON entry of the run (per-seed measurements, their
+      summaries, mean curves) and ``(w_shown, in_shape)`` of the first seed's model for
+      the receptive-field figure.
     """
     arch, opt = MODELS[spec.key]
     in_shape = tuple(int(s) for s in data["x_train"].shape[1:])
-    model = build_model(arch, in_shape, num_classes, alpha=cfg.alpha, kernel_size=kernel_size,
-                        key=jax.random.fold_in(root_key, 100 + ARCH_IDS[arch]))
+    make = model_factory(arch, in_shape, num_classes, alpha=cfg.alpha, kernel_size=kernel_size)
+    probe = make(seeds[0])
     total_steps = cfg.epochs * steps_per_epoch(len(data["y_train"]), batch_size=cfg.batch_size)
-    tx, opt_desc = make_optimizer(opt, cfg, total_steps=total_steps, model=model,
+    tx, opt_desc = make_optimizer(opt, cfg, total_steps=total_steps, model=probe,
                                   l1_first=spec.l1_first, l1_rest=spec.l1_rest)
-    init_layers, _, _ = param_nonzeros(model)
-    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=args.seed,
+    init_layers, _, _ = param_nonzeros(probe)
+    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seeds[0],
                        devices=args.devices, progress=not args.no_progress,
                        **checkpoint_config(args, cfg, spec.run_name))
     entry = {"key": spec.key, "label": spec.label, "run_name": spec.run_name,
              "architecture": arch, "optimizer": opt_desc, "sweep": spec.sweep,
-             "parameters": models.count_params(model), "status": "ok"}
+             "parameters": models.count_params(probe), "nonzeros_by_layer_init": init_layers,
+             "seeds": list(seeds), "status": "ok"}
     t0 = time.perf_counter()
     try:
-        res = train(model, tx, data, config=tcfg, key=jax.random.fold_in(root_key, 1),
-                    callbacks=[nonzeros_callback])
+        trained, res = train_seeds(make, tx, data, seeds=seeds, config=tcfg,
+                                   callbacks=[nonzeros_callback], max_replicas=cfg.max_replicas)
     except NonFiniteLossError as e:
         entry.update(status=f"diverged: {e}", test_acc=None, train_acc=None,
                      wall_time=time.perf_counter() - t0)
@@ -446,25 +541,11 @@ def train_run(spec: RunSpec, cfg: LearnConvConfig, data: dict, *, args: argparse
         if tcfg.checkpoint_dir and "checkpoint" in str(e):
             raise CLIError(f"--resume: {' '.join(str(e).split())}") from None
         raise
-    by_layer, total, _ = param_nonzeros(model)
-    curves = dict(res["curves"])
-    nnz_curves = {k[len(_NNZ_PREFIX):]: curves.pop(k) for k in list(curves)
-                  if k.startswith(_NNZ_PREFIX)}
-    entry.update({
-        "nonzeros": total,
-        "nonzeros_by_layer": by_layer,
-        "nonzeros_by_layer_init": init_layers,
-        "first_layer": first_layer_metrics(model, kernel_size, periodic=periodic),
-        "test_acc": float(res["final"]["test_acc"]),
-        "train_acc": float(res["final"]["train_acc"]),
-        "test_loss": float(res["final"]["test_loss"]),
-        "curves": {**curves, "nonzeros": nnz_curves},
-        "epochs_completed": res["epochs_completed"],
-        "resumed_from": res.get("resumed_from"),
-        "device": res["device"],
-        "wall_time": time.perf_counter() - t0,
-    })
-    return entry, shown_units(model, units_shown)
+    per_seed = [seed_entry(m, r, kernel_size=kernel_size, periodic=periodic)
+                for m, r in zip(trained, res["per_seed"])]
+    aggregate_entry(entry, per_seed)
+    entry.update(device=res["per_seed"][0]["device"], wall_time=time.perf_counter() - t0)
+    return entry, shown_units(trained[0], units_shown)
 
 
 # ----------------------------------------------------------------------- reporting
@@ -474,23 +555,73 @@ def _fmt(v, spec=".3f"):
     return "-" if v is None else format(v, spec)
 
 
+def _ms(entry: dict, metric: str, digits: int) -> str:
+    summ = (entry.get("stats") or {}).get(metric)
+    return "-" if not summ else stats.format_mean_std(summ, digits=digits)
+
+
 def table_rows(entries: Sequence[dict]) -> list[dict]:
-    """Rows of the printed table (one per run)."""
+    """Rows of the printed / README table (one per model): mean ± std over the seeds."""
     rows = []
     for e in entries:
-        fl = e.get("first_layer") or {}
+        ok = e["status"] == "ok"
         rows.append({
             "model": e["label"],
+            "n": len(e.get("seeds") or []),
             "parameters": e["parameters"],
-            "non-zeros": e.get("nonzeros"),
-            "layer-1 non-zeros": fl.get("nonzeros"),
-            "test accuracy": _fmt(e.get("test_acc"), ".4f") if e["status"] == "ok"
-            else "diverged",
-            "locality": _fmt(fl.get("locality")),
-            "weight sharing": _fmt(fl.get("weight_sharing")),
-            "IPR": _fmt(fl.get("ipr")),
+            "non-zeros": _ms(e, "nonzeros", 0) if ok else "-",
+            "layer-1 non-zeros": _ms(e, "layer1_nonzeros", 0) if ok else "-",
+            "test accuracy": _ms(e, "test_acc", 3) if ok else "diverged",
+            "locality": _ms(e, "locality", 3) if ok else "-",
+            "weight sharing": _ms(e, "weight_sharing", 3) if ok else "-",
+            "IPR": _ms(e, "ipr", 3) if ok else "-",
         })
     return rows
+
+
+#: Paired comparisons over seeds: ``(a, b, metric, what is paired)``; a − b per seed.
+COMPARISONS = (
+    ("s-fc-blasso", "s-fc", "test_acc", "same initialisation and batches"),
+    ("s-fc-blasso", "s-fc", "locality", "same initialisation and batches"),
+    ("s-conv", "s-fc-blasso", "test_acc", "same batches"),
+    ("s-conv", "s-local", "test_acc", "same batches"),
+    ("s-fc-blasso", "s-local", "weight_sharing", "same batches"),
+)
+
+
+def comparisons(entries: Sequence[dict]) -> list[dict]:
+    """Paired differences over seeds (95% CI) of :data:`COMPARISONS` present in ``entries``."""
+    by_key = {e["key"]: e for e in entries if e["status"] == "ok"}
+    out = []
+    for a, b, metric, paired in COMPARISONS:
+        if a not in by_key or b not in by_key:
+            continue
+        ea, eb = by_key[a], by_key[b]
+        va = [_get(s, SUMMARY_METRICS[metric]) for s in ea["per_seed"]]
+        vb = [_get(s, SUMMARY_METRICS[metric]) for s in eb["per_seed"]]
+        if ea["seeds"] != eb["seeds"] or any(v is None for v in va + vb):
+            continue
+        out.append({"a": ea["label"], "b": eb["label"], "metric": metric, "paired": paired,
+                    "seeds": ea["seeds"], "diff": stats.paired_difference(va, vb)})
+    return out
+
+
+def comparison_rows(comps: Sequence[dict]) -> list[dict]:
+    return [{"comparison": f"{c['a']} − {c['b']}", "metric": c["metric"].replace("_", " "),
+             "paired on": c["paired"], "n": c["diff"]["n"],
+             "difference [95% CI]": stats.format_ci(c["diff"], digits=3)} for c in comps]
+
+
+def report_tables(results: dict) -> dict[str, str]:
+    """The README tables of a results dict: ``learn_conv.main``, ``.comparisons``, ``.sweep``."""
+    tables = {"learn_conv.main": format_table(table_rows(results["models"]))}
+    if results.get("comparisons"):
+        tables["learn_conv.comparisons"] = format_table(comparison_rows(results["comparisons"]))
+    if results.get("sweep"):
+        main = [e for e in results["models"] if e["key"] == "s-fc-blasso"]
+        rows = table_rows(main + results["sweep"])
+        tables["learn_conv.sweep"] = format_table(rows)
+    return tables
 
 
 def chance_note(entries: Sequence[dict]) -> str:
@@ -543,11 +674,12 @@ def make_figures(results: dict, shown: Mapping[str, tuple], out: str | os.PathLi
 
     if entries:
         pts = [(e["label"] if not e["sweep"] else "S-FC (β-LASSO) λ sweep",
-                float(e["nonzeros"]), float(e["test_acc"])) for e in entries]
+                float(e["nonzeros"]), float(e["test_acc"])) for e in entries]  # seed means
         fig = plots.scatter_labeled(pts, xlabel="non-zero parameters", ylabel="test accuracy",
                                     logx=True, title=f"Test accuracy vs non-zeros, {title}")
         names.append(save_figure(fig, out / f"{NAME}_accuracy_vs_nonzeros.png").name)
-        curves = {e["label"]: (e["curves"]["epoch"], e["curves"]["test_acc"])
+        curves = {e["label"]: (e["curves"]["epoch"], e["curves"]["test_acc"],
+                               e["curves"].get("test_acc_std"))
                   for e in entries if not e["sweep"]}
         fig = plots.line_panels({title: curves}, xlabel="epoch", ylabel="test accuracy",
                                 legend_loc="lower right")
@@ -570,7 +702,7 @@ def run(args: argparse.Namespace) -> dict:
                      num_test=cfg.num_test)
     from jaxcnn import data as jdata
 
-    num_classes = jdata.info(args.dataset).num_classes
+    num_classes = jdata.info(args.dataset).num_classes or jdata.infer_num_classes(data)
     in_shape = tuple(int(s) for s in data["x_train"].shape[1:])
     if cfg.batch_size > len(data["y_train"]):
         raise CLIError(f"--preset: batch size {cfg.batch_size} exceeds the "
@@ -578,23 +710,27 @@ def run(args: argparse.Namespace) -> dict:
     kernel_size = kernel_size_for(cfg, args.dataset, in_shape)
     periodic = args.dataset == "nlgp"
     specs = run_specs(cfg)
+    seeds = seed_list(args, cfg.seeds)
     print(f"learn_conv: {args.dataset} {in_shape}, {num_classes} classes, "
           f"{len(data['y_train'])} train / {len(data['y_test'])} test; alpha={cfg.alpha}, "
-          f"kernel {kernel_size}, {cfg.epochs} epochs, {len(specs)} runs", flush=True)
+          f"kernel {kernel_size}, {cfg.epochs} epochs, {len(specs)} runs x {len(seeds)} "
+          f"seeds", flush=True)
 
     results = {
         "experiment": NAME, "preset": args.preset, "dataset": args.dataset, "seed": args.seed,
+        "seeds": seeds, "overrides": getattr(args, "_overrides", {}),
         "config": {**dataclasses.asdict(cfg), "kernel_size": kernel_size,
                    "in_shape": list(in_shape), "num_classes": num_classes,
                    "num_train": len(data["y_train"]), "num_test": len(data["y_test"]),
                    "devices": args.devices, "compilation_cache": cache},
         "reference": {"first_layer_params": first_layer_param_counts(
             in_shape, num_classes, alpha=cfg.alpha, kernel_size=kernel_size)},
-        "models": [], "sweep": [], "device": None, "figures": [], "wall_time": None,
+        "models": [], "sweep": [], "comparisons": [], "device": None, "figures": [],
+        "wall_time": None,
     }
     shown = {}
     for i, spec in enumerate(specs):
-        entry, fields = train_run(spec, cfg, data, args=args, root_key=root,
+        entry, fields = train_run(spec, cfg, data, args=args, seeds=seeds,
                                   kernel_size=kernel_size, num_classes=num_classes,
                                   periodic=periodic, units_shown=cfg.units_shown)
         (results["sweep"] if spec.sweep else results["models"]).append(entry)
@@ -603,19 +739,26 @@ def run(args: argparse.Namespace) -> dict:
             shown[spec.run_name] = fields
         acc = entry.get("test_acc")
         print(f"[{i + 1}/{len(specs)}] {entry['label']}: "
-              f"{'test acc %.4f' % acc if acc is not None else entry['status']}, "
+              f"{'test acc %.4f (mean of %d)' % (acc, len(seeds)) if acc is not None else entry['status']}, "
               f"{entry.get('nonzeros', '-')} non-zeros ({entry['wall_time']:.1f}s)", flush=True)
+    results["comparisons"] = comparisons(results["models"])
     results["figures"] = make_figures(results, shown, args.out, units_shown=cfg.units_shown)
     results["wall_time"] = time.perf_counter() - t_start
+    results["provenance"] = provenance(name=NAME, preset=args.preset, seeds=seeds,
+                                       wall_time=results["wall_time"],
+                                       argv=getattr(args, "_argv", None))
     path = save_json(results, args.out, NAME)
 
-    print(f"\nLearning convolutions: {args.dataset}, {args.preset} preset "
-          f"({results['wall_time']:.0f}s)")
-    print(format_table(table_rows(results["models"])))
-    if results["sweep"]:
-        main = [e for e in results["models"] if e["key"] == "s-fc-blasso"]
+    tables = report_tables(results)
+    print(f"\nLearning convolutions: {args.dataset}, {args.preset} preset, {len(seeds)} seeds "
+          f"(mean ± std) ({results['wall_time']:.0f}s)")
+    print(tables["learn_conv.main"])
+    if "learn_conv.comparisons" in tables:
+        print("\nPaired differences over seeds (a − b, 95% CI):")
+        print(tables["learn_conv.comparisons"])
+    if "learn_conv.sweep" in tables:
         print("\nS-FC β-LASSO λ sweep (λ first layer / later layers):")
-        print(format_table(table_rows(main + results["sweep"])))
+        print(tables["learn_conv.sweep"])
     print(chance_note(results["models"]))
     refs = results["reference"]["first_layer_params"]
     print("first-layer weights: " + ", ".join(f"{k} {v}" for k, v in refs.items()))

@@ -10,11 +10,17 @@ permutation of the 40 positions, and adds our row: a fully connected net trained
 The published numbers (from the paper's own PyTorch code) are shown side by side,
 including the published-only GRU and human rows.
 
-Differences from the published code (stated, not hidden): JAX/Flax default
-initialisation (LeCun normal) instead of PyTorch's (Kaiming uniform); epochs over a
-shuffled training set (150 epochs of 40 batches) instead of batches drawn with
-replacement; the CNN flattens position-major (a permutation of the Linear's rows);
-the reported accuracy is the test accuracy after the last step (the maximum over the
+Every row is the mean ± standard deviation over ``--seeds`` seeds (default preset 5,
+paper 10), all seeds of a row trained together by :func:`jaxcnn.train.train_seeds`.
+Each baseline runs in two recipes (``variants``): ``ours`` — Flax's default
+initialisation (LeCun normal kernels, zero biases) and a new batch order every epoch —
+and ``torch`` — the published code's details: PyTorch's default initialisation
+(``U(±1/sqrt(fan_in))`` for weights and biases, :func:`jaxcnn.models.torch_default_init`)
+and the training set sliced in its given order every epoch. The table says for each
+whether our mean lies within one of our standard deviations of the published number,
+and the paired difference ``torch − ours`` says what the recipe details change. Other
+differences: the CNN flattens position-major (a permutation of the Linear's rows); the
+reported accuracy is the test accuracy after the last step (the maximum over the
 per-epoch evaluations is recorded too).
 
 Writes ``DIR/mnist1d_table.json`` and ``DIR/mnist1d_table.png`` (grouped bars, ours vs
@@ -35,12 +41,14 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxcnn import metrics, models
+from jaxcnn import metrics, models, stats
 from jaxcnn.optim import beta_lasso_partitioned, first_layer_label_fn
-from jaxcnn.train import TrainConfig, cosine_schedule, steps_per_epoch, train
+from jaxcnn.train import TrainConfig, cosine_schedule, steps_per_epoch, train_seeds
 
 from experiments.common import (CLIError, build_parser, checkpoint_dir, format_table,
-                                load_data, run_cli, save_figure, save_json)
+                                load_data, resolve_preset, run_cli, save_figure, save_json,
+                                seed_list)
+from experiments.provenance import provenance
 from experiments.configs.mnist1d_table import PRESETS, MNIST1DTableConfig
 
 NAME = "mnist1d_table"
@@ -127,56 +135,114 @@ def first_layer_stats(model: nnx.Module) -> dict:
             "first_layer_locality9": float(metrics.locality(w, in_shape, 9).mean())}
 
 
-def train_one(name: str, dataset: str, data: dict, cfg: MNIST1DTableConfig, seed: int,
-              args: argparse.Namespace) -> dict:
-    """Trains one (model, dataset, seed) and returns its summary and curves."""
+#: Baseline recipes: ``"ours"`` (Flax's default initialisation, a new batch order every
+#: epoch) and ``"torch"`` (PyTorch's default initialisation, the training set in its
+#: given order every epoch, as the published code slices it). Our FC rows use ``"ours"``.
+VARIANTS = {"ours": {"torch_init": False, "shuffle": True},
+            "torch": {"torch_init": True, "shuffle": False}}
+BASELINES = ("logistic", "mlp", "cnn")
+
+
+def model_factory(name: str, cfg: MNIST1DTableConfig, variant: str):
+    """``seed -> model`` of a table row in a recipe variant."""
+
+    def make(seed: int) -> nnx.Module:
+        model = build_model(name, cfg, seed)
+        if VARIANTS[variant]["torch_init"]:
+            models.torch_default_init(model, key=jax.random.fold_in(jax.random.key(seed), 7))
+        return model
+
+    return make
+
+
+def train_one(name: str, variant: str, dataset: str, data: dict, cfg: MNIST1DTableConfig,
+              seeds: list[int], args: argparse.Namespace) -> dict:
+    """Trains one (model, variant, dataset) for all seeds together; returns its entry."""
     n_train = data["x_train"].shape[0]
     epochs = max(1, math.ceil(cfg.steps * cfg.batch_size / n_train))
     total_steps = epochs * steps_per_epoch(n_train, batch_size=cfg.batch_size)
-    model = build_model(name, cfg, seed)
+    make = model_factory(name, cfg, variant)
     tx = build_optimizer(name, cfg, total_steps)
-    run_name = f"{name}-{dataset}-seed{seed}"
-    ckpt = prepare_checkpoints(args, run_name, cfg)
-    tcfg = TrainConfig(epochs=epochs, batch_size=cfg.batch_size, seed=seed,
+    ckpt = prepare_checkpoints(args, f"{name}-{variant}-{dataset}", cfg)
+    tcfg = TrainConfig(epochs=epochs, batch_size=cfg.batch_size, seed=seeds[0],
                        devices=args.devices, progress=not args.no_progress,
                        checkpoint_dir=ckpt, resume=bool(args.resume and ckpt),
-                       checkpoint_every=cfg.checkpoint_every or 1)
-    res = train(model, tx, data, config=tcfg, key=jax.random.key(seed))
-    acc = res["curves"]["test_acc"]
-    out = {"model": name, "dataset": dataset, "seed": seed, "epochs": epochs,
-           "steps": total_steps, "num_params": models.count_params(model),
-           "test_acc": 100 * res["final"]["test_acc"], "max_test_acc": 100 * max(acc),
-           "train_acc": 100 * res["final"]["train_acc"], "wall_time": res["wall_time"],
-           "curves": {"epoch": res["curves"]["epoch"],
-                      "test_acc": [100 * a for a in acc],
-                      "train_loss": res["curves"]["train_loss"]}}
-    if name.startswith("fc_"):
-        out.update(first_layer_stats(model))
-    return out
+                       checkpoint_every=cfg.checkpoint_every or 1,
+                       shuffle=VARIANTS[variant]["shuffle"])
+    trained, res = train_seeds(make, tx, data, seeds=seeds, config=tcfg)
+    per_seed = []
+    for m, r in zip(trained, res["per_seed"]):
+        acc = r["curves"]["test_acc"]
+        one = {"seed": r["config"]["seed"], "test_acc": 100 * r["final"]["test_acc"],
+               "max_test_acc": 100 * max(acc), "train_acc": 100 * r["final"]["train_acc"]}
+        if name.startswith("fc_"):
+            one.update(first_layer_stats(m))
+        per_seed.append(one)
+    curves = 100 * np.asarray([r["curves"]["test_acc"] for r in res["per_seed"]])
+    return {"model": name, "variant": variant, "dataset": dataset, "seeds": seeds,
+            "epochs": epochs, "steps": total_steps, "num_params": models.count_params(trained[0]),
+            "per_seed": per_seed,
+            **{k: stats.summary([p[k] for p in per_seed])
+               for k in ("test_acc", "max_test_acc", "train_acc")},
+            "wall_time": res["wall_time"],
+            "curves": {"epoch": res["per_seed"][0]["curves"]["epoch"],
+                       "test_acc": list(curves.mean(0)),
+                       "test_acc_std": list(curves.std(0, ddof=1) if len(seeds) > 1
+                                            else np.zeros(curves.shape[1]))}}
 
 
 def summarize(runs: list[dict]) -> list[dict]:
-    """One row per model: mean (std) accuracy per dataset next to the published numbers."""
+    """One row per (model, variant): mean ± std per dataset next to the published numbers.
+
+    ``within_1sd_normal`` / ``_shuffled``: ``|ours - published| <= ours' std`` (None when
+    nothing is published).
+    """
     rows = []
-    names = list(dict.fromkeys(r["model"] for r in runs))
-    for name in names + list(PUBLISHED_ONLY):
-        row = {"model": name, "label": LABELS[name]}
+    keys = list(dict.fromkeys((r["model"], r["variant"]) for r in runs))
+    for name, variant in keys + [(n, None) for n in PUBLISHED_ONLY]:
+        row = {"model": name, "variant": variant, "label": LABELS[name]}
         for i, ds in enumerate(DATASETS):
-            accs = [r["test_acc"] for r in runs if r["model"] == name and r["dataset"] == ds]
             key = "normal" if ds == "mnist1d" else "shuffled"
-            row[f"ours_{key}"] = float(np.mean(accs)) if accs else None
-            row[f"ours_{key}_std"] = float(np.std(accs)) if len(accs) > 1 else None
+            r = next((r for r in runs if (r["model"], r["variant"], r["dataset"])
+                      == (name, variant, ds)), None)
             pub = PUBLISHED.get(name)
             row[f"published_{key}"] = pub[i] if pub else None
-        params = [r["num_params"] for r in runs if r["model"] == name]
-        row["params"] = params[0] if params else None
+            row[f"ours_{key}"] = r["test_acc"]["mean"] if r else None
+            row[f"ours_{key}_std"] = r["test_acc"]["std"] if r else None
+            row[f"ours_{key}_n"] = r["test_acc"]["n"] if r else None
+            row[f"within_1sd_{key}"] = (None if not r or not pub else
+                                        abs(r["test_acc"]["mean"] - pub[i])
+                                        <= r["test_acc"]["std"])
+        r0 = next((r for r in runs if (r["model"], r["variant"]) == (name, variant)), None)
+        row["params"] = r0["num_params"] if r0 else None
         rows.append(row)
     return rows
 
 
+def comparisons(runs: list[dict]) -> list[dict]:
+    """Paired differences over seeds (95% CI), test accuracy in points.
+
+    ``fc_blasso − fc_sgd`` (same net, initialisation and batches: only λ differs) and,
+    per baseline, ``torch − ours`` (the two recipes, paired by seed).
+    """
+    by = {(r["model"], r["variant"], r["dataset"]): r for r in runs}
+    pairs = [(("fc_blasso", "ours"), ("fc_sgd", "ours"))]
+    pairs += [((m, "torch"), (m, "ours")) for m in BASELINES]
+    out = []
+    for (ma, va), (mb, vb) in pairs:
+        for ds in DATASETS:
+            ra, rb = by.get((ma, va, ds)), by.get((mb, vb, ds))
+            if ra and rb and ra["seeds"] == rb["seeds"]:
+                out.append({"a": f"{LABELS[ma]} [{va}]", "b": f"{LABELS[mb]} [{vb}]",
+                            "dataset": ds, "diff": stats.paired_difference(
+                                [p["test_acc"] for p in ra["per_seed"]],
+                                [p["test_acc"] for p in rb["per_seed"]])})
+    return out
+
+
 def acceptance(rows: list[dict]) -> dict:
     """The project's acceptance: CNN >= 90% and MLP within 6 points of 68% (normal)."""
-    by = {r["model"]: r for r in rows}
+    by = {r["model"]: r for r in rows if r["variant"] in ("ours", None)}
     cnn, mlp = by.get("cnn", {}).get("ours_normal"), by.get("mlp", {}).get("ours_normal")
     return {"cnn_ge_90": cnn is not None and cnn >= 90.0,
             "mlp_within_6_of_68": mlp is not None and abs(mlp - 68.0) <= 6.0}
@@ -210,26 +276,49 @@ def plot_bars(rows: list[dict], path) -> None:
     save_figure(fig, path)
 
 
-def print_table(rows: list[dict]) -> None:
-    """Prints the table (accuracy in %)."""
-    def cell(r, key):
-        v, s = r[key], r.get(f"{key}_std")
-        if v is None:
-            return "-"
-        return f"{v:.1f}" + (f" ± {s:.1f}" if s is not None else "")
+def _cell(r: dict, key: str) -> str:
+    if r.get(key) is None:
+        return "-"
+    if r.get(f"{key}_n"):
+        return stats.format_mean_std({"mean": r[key], "std": r[f"{key}_std"],
+                                      "n": r[f"{key}_n"]}, digits=1)
+    return f"{r[key]:.1f}"
 
-    table = [{"model": r["label"], "ours": cell(r, "ours_normal"),
-              "published": cell(r, "published_normal"),
-              "ours shuffled": cell(r, "ours_shuffled"),
-              "published shuffled": cell(r, "published_shuffled"),
-              "params": r["params"] if r["params"] is not None else "-"} for r in rows]
-    print(format_table(table))
+
+def _within(v) -> str:
+    return "-" if v is None else ("yes" if v else "no")
+
+
+def table_rows(rows: list[dict]) -> list[dict]:
+    """The Markdown rows of the main table (accuracy in %, mean ± std over seeds)."""
+    return [{"model": r["label"], "recipe": r["variant"] or "published only",
+             "n": r.get("ours_normal_n") or "-",
+             "ours": _cell(r, "ours_normal"), "published": _cell(r, "published_normal"),
+             "within 1 sd": _within(r["within_1sd_normal"]),
+             "ours shuffled": _cell(r, "ours_shuffled"),
+             "published shuffled": _cell(r, "published_shuffled"),
+             "within 1 sd (shuffled)": _within(r["within_1sd_shuffled"]),
+             "params": r["params"] if r["params"] is not None else "-"} for r in rows]
+
+
+def report_tables(results: dict) -> dict[str, str]:
+    """README tables: ``mnist1d_table.main`` and ``mnist1d_table.comparisons``."""
+    out = {"mnist1d_table.main": format_table(table_rows(results["table"]))}
+    if results.get("comparisons"):
+        out["mnist1d_table.comparisons"] = format_table([
+            {"comparison": f"{c['a']} − {c['b']}", "dataset": c["dataset"],
+             "n": c["diff"]["n"], "difference, points [95% CI]": stats.format_ci(c["diff"])}
+            for c in results["comparisons"]])
+    return out
 
 
 def check_config(cfg: MNIST1DTableConfig) -> None:
     """Rejects unusable presets with a one-line :class:`CLIError`."""
     if cfg.blasso_model not in ("sfc", "mlp"):
         raise CLIError(f"blasso_model: expected 'sfc' or 'mlp', got {cfg.blasso_model!r}")
+    if not cfg.variants or set(cfg.variants) - set(VARIANTS):
+        raise CLIError(f"variants: expected a non-empty subset of {list(VARIANTS)}, "
+                       f"got {list(cfg.variants)}")
     unknown = set(cfg.models) - set(LABELS) | set(cfg.models) & set(PUBLISHED_ONLY)
     if unknown:
         raise CLIError(f"models: expected names among logistic, mlp, cnn, fc_blasso, "
@@ -238,35 +327,47 @@ def check_config(cfg: MNIST1DTableConfig) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """Trains every (model, dataset, seed), prints the table, writes JSON and the figure."""
-    cfg = PRESETS[args.preset]
+    cfg = resolve_preset(args, PRESETS)
     check_config(cfg)
     start = time.perf_counter()
     gen = {} if cfg.num_samples is None else {"num_samples": cfg.num_samples}
+    seeds = seed_list(args, cfg.seeds)
     runs = []
     for dataset in DATASETS:
         data = load_data(dataset, **gen)
         for name in model_names(cfg):
-            for s in range(cfg.seeds):
-                seed = args.seed + s
+            for variant in (cfg.variants if name in BASELINES else ("ours",)):
                 if not args.no_progress:
-                    print(f"[{dataset}] {name} seed {seed}", flush=True)
-                runs.append(train_one(name, dataset, data, cfg, seed, args))
+                    print(f"[{dataset}] {name} ({variant} recipe), seeds {seeds}", flush=True)
+                runs.append(train_one(name, variant, dataset, data, cfg, seeds, args))
     rows = summarize(runs)
-    results = {"experiment": NAME, "preset": args.preset, "seed": args.seed,
-               "config": dataclasses.asdict(cfg), "published": PUBLISHED,
-               "table": rows, "acceptance": acceptance(rows), "runs": runs,
+    results = {"experiment": NAME, "preset": args.preset, "seed": args.seed, "seeds": seeds,
+               "overrides": getattr(args, "_overrides", {}),
+               "config": dataclasses.asdict(cfg), "published": PUBLISHED, "variants": VARIANTS,
+               "table": rows, "comparisons": comparisons(runs),
+               "acceptance": acceptance(rows), "runs": runs,
                "device": str(jax.devices()[0]), "devices": args.devices or 1,
                "wall_time": time.perf_counter() - start}
-    plot_bars(rows, Path(args.out) / "mnist1d_table.png")
+    plot_bars([r for r in rows if r["variant"] in ("ours", None)],
+              Path(args.out) / "mnist1d_table.png")
+    results["figures"] = ["mnist1d_table.png"]
+    results["provenance"] = provenance(name=NAME, preset=args.preset, seeds=seeds,
+                                       wall_time=results["wall_time"],
+                                       argv=getattr(args, "_argv", None))
     path = save_json(results, args.out, NAME)
-    print(f"\nMNIST-1D test accuracy (%), final step; {cfg.seeds} seed(s); "
+    tables = report_tables(results)
+    print(f"\nMNIST-1D test accuracy (%), final step; mean ± std over {len(seeds)} seed(s); "
           f"{cfg.steps} steps, batch {cfg.batch_size}")
-    print_table(rows)
+    print(tables["mnist1d_table.main"])
+    if "mnist1d_table.comparisons" in tables:
+        print("\nPaired differences over seeds (a − b, 95% CI):")
+        print(tables["mnist1d_table.comparisons"])
     fc = [r for r in runs if r["model"] == "fc_blasso"]
     if fc:
         print(f"FC net for beta-LASSO: {cfg.blasso_model} "
               f"(alpha={cfg.blasso_alpha}); first-layer non-zeros "
-              f"{fc[0]['first_layer_nonzeros']}/{fc[0]['first_layer_size']}")
+              f"{fc[0]['per_seed'][0]['first_layer_nonzeros']}/"
+              f"{fc[0]['per_seed'][0]['first_layer_size']} (seed {seeds[0]})")
     print(f"acceptance: {results['acceptance']}")
     print(f"wrote {path}")
     return results

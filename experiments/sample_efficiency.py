@@ -33,13 +33,14 @@ import numpy as np
 
 from experiments import plots
 from experiments.common import (CLIError, DATASETS, build_parser, format_table, run_cli,
-                                save_figure, save_json)
+                                resolve_preset, save_figure, save_json, seed_list)
+from experiments.provenance import provenance
 from experiments.configs.sample_efficiency import LABELS, MODELS, PRESETS, SampleEfficiencyConfig
-from experiments.learn_conv import (ARCH_IDS, build_model, checkpoint_config,
-                                    enable_compilation_cache, first_layer_metrics,
-                                    kernel_size_for, load_dataset, make_optimizer,
-                                    param_nonzeros)
-from jaxcnn.train import NonFiniteLossError, TrainConfig, train
+from experiments.learn_conv import (checkpoint_config, enable_compilation_cache,
+                                    first_layer_metrics, kernel_size_for, load_dataset,
+                                    make_optimizer, model_factory, param_nonzeros)
+from jaxcnn import stats
+from jaxcnn.train import NonFiniteLossError, TrainConfig, train_seeds
 
 NAME = "sample_efficiency"
 #: ``mnist1d_shuffled`` is this experiment's "shuffled" order of ``mnist1d``.
@@ -87,38 +88,42 @@ def usable_sizes(cfg: SampleEfficiencyConfig, num_train: int) -> tuple[int, ...]
     return sizes
 
 
-def train_point(model_key: str, n: int, seed_index: int, order: str, data: dict, *,
+def train_point(model_key: str, n: int, order: str, data: dict, *,
                 cfg: SampleEfficiencyConfig, args: argparse.Namespace, idx: np.ndarray,
-                rows: int, kernel_size: int, num_classes: int, root: jax.Array) -> dict:
-    """Trains one model on ``n`` examples (tiled to ``rows``) and measures it."""
+                rows: int, kernel_size: int, num_classes: int, seeds: list[int]) -> dict:
+    """Trains one model on ``n`` examples (tiled to ``rows``), all seeds together."""
     arch, opt = MODELS[model_key]
-    run_key = jax.random.fold_in(root, seed_index)
     in_shape = tuple(int(s) for s in data["x_train"].shape[1:])
-    model = build_model(arch, in_shape, num_classes, alpha=cfg.alpha, kernel_size=kernel_size,
-                        key=jax.random.fold_in(run_key, 100 + ARCH_IDS[arch]))
+    make = model_factory(arch, in_shape, num_classes, alpha=cfg.alpha, kernel_size=kernel_size)
+    probe = make(seeds[0])
     total_steps = cfg.epochs * (rows // cfg.batch_size)
-    tx, opt_desc = make_optimizer(opt, cfg, total_steps=total_steps, model=model)
-    run_name = f"{order}-{model_key}-n{n}-s{seed_index}"
-    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=args.seed,
+    tx, opt_desc = make_optimizer(opt, cfg, total_steps=total_steps, model=probe)
+    run_name = f"{order}-{model_key}-n{n}"
+    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seeds[0],
                        devices=args.devices, progress=not args.no_progress,
                        **checkpoint_config(args, cfg, run_name))
     entry = {"order": order, "model": model_key, "label": LABELS[model_key], "n": int(n),
-             "seed_index": seed_index, "optimizer": opt_desc, "steps": total_steps,
-             "status": "ok"}
+             "seeds": seeds, "optimizer": opt_desc, "steps": total_steps, "status": "ok"}
     t0 = time.perf_counter()
     try:
-        res = train(model, tx, tiled_split(data, idx, rows), config=tcfg,
-                    key=jax.random.fold_in(run_key, 1))
+        trained, res = train_seeds(make, tx, tiled_split(data, idx, rows), seeds=seeds,
+                                   config=tcfg)
     except NonFiniteLossError as e:
         entry.update(status=f"diverged: {e}", test_acc=None, train_acc=None,
                      wall_time=time.perf_counter() - t0)
         return entry
-    _, nnz, size = param_nonzeros(model)
-    fl = first_layer_metrics(model, kernel_size)
-    entry.update(test_acc=float(res["final"]["test_acc"]),
-                 train_acc=float(res["final"]["train_acc"]), parameters=size, nonzeros=nnz,
-                 first_layer_locality=fl["locality"], first_layer_nonzeros=fl["nonzeros"],
-                 device=res["device"], wall_time=time.perf_counter() - t0)
+    per_seed = []
+    for m, r in zip(trained, res["per_seed"]):
+        _, nnz, size = param_nonzeros(m)
+        fl = first_layer_metrics(m, kernel_size)
+        per_seed.append({"seed": r["config"]["seed"], "test_acc": float(r["final"]["test_acc"]),
+                         "train_acc": float(r["final"]["train_acc"]), "nonzeros": nnz,
+                         "first_layer_locality": fl["locality"],
+                         "first_layer_nonzeros": fl["nonzeros"]})
+    entry.update(per_seed=per_seed, parameters=size,
+                 test_acc=stats.summary([p["test_acc"] for p in per_seed]),
+                 train_acc=stats.summary([p["train_acc"] for p in per_seed]),
+                 device=res["per_seed"][0]["device"], wall_time=time.perf_counter() - t0)
     return entry
 
 
@@ -130,28 +135,71 @@ def summarize(runs: list[dict], orders, models, sizes) -> dict:
         for m in models:
             means, stds, counts = [], [], []
             for n in sizes:
-                accs = [r["test_acc"] for r in runs if r["order"] == order and r["model"] == m
-                        and r["n"] == n and r["test_acc"] is not None]
-                means.append(float(np.mean(accs)) if accs else None)
-                stds.append(float(np.std(accs)) if accs else None)
-                counts.append(len(accs))
+                r = next((r for r in runs if r["order"] == order and r["model"] == m
+                          and r["n"] == n and r["status"] == "ok"), None)
+                means.append(r["test_acc"]["mean"] if r else None)
+                stds.append(r["test_acc"]["std"] if r else None)
+                counts.append(r["test_acc"]["n"] if r else 0)
             out[order][m] = {"label": LABELS[m], "n": list(sizes), "test_acc_mean": means,
                              "test_acc_std": stds, "seeds": counts}
     return out
 
 
+#: Paired comparisons at every n (same subset, same batches per seed): ``(a, b)``, a − b.
+COMPARISONS = (("s-conv", "s-fc"), ("s-fc-blasso", "s-fc"), ("s-conv", "s-fc-blasso"))
+
+
+def comparisons(runs: list[dict], orders, sizes) -> list[dict]:
+    """Paired differences of test accuracy over seeds, per order and n (95% CI)."""
+    ok = {(r["order"], r["model"], r["n"]): r for r in runs if r["status"] == "ok"}
+    out = []
+    for order in orders:
+        for a, b in COMPARISONS:
+            for n in sizes:
+                ra, rb = ok.get((order, a, n)), ok.get((order, b, n))
+                if ra is None or rb is None:
+                    continue
+                out.append({"order": order, "a": a, "b": b, "n": n,
+                            "diff": stats.paired_difference(
+                                [p["test_acc"] for p in ra["per_seed"]],
+                                [p["test_acc"] for p in rb["per_seed"]])})
+    return out
+
+
 def table(summary: dict, order: str) -> str:
-    """One row per model, one column per training-set size (mean test accuracy)."""
+    """One row per model, one column per training-set size (mean ± std test accuracy)."""
     rows = []
     for m, s in summary[order].items():
-        row = {"model": s["label"]}
+        row = {"model": s["label"], "seeds": max(s["seeds"], default=0)}
         for n, mean, std, k in zip(s["n"], s["test_acc_mean"], s["test_acc_std"], s["seeds"]):
-            cell = "-" if mean is None else f"{mean:.4f}"
-            if mean is not None and k > 1:
-                cell += f" ± {std:.3f}"
-            row[f"n={n}"] = cell
+            row[f"n={n}"] = "-" if mean is None else stats.format_mean_std(
+                {"mean": mean, "std": std, "n": k}, digits=3)
         rows.append(row)
     return format_table(rows)
+
+
+def comparison_table(comps: list[dict], order: str, sizes) -> str:
+    """Rows ``a − b``, columns n: the paired difference with its 95% CI."""
+    rows = []
+    for a, b in COMPARISONS:
+        row = {"comparison": f"{LABELS[a]} − {LABELS[b]}"}
+        for n in sizes:
+            c = next((c for c in comps if (c["order"], c["a"], c["b"], c["n"])
+                      == (order, a, b, n)), None)
+            row[f"n={n}"] = "-" if c is None else stats.format_ci(c["diff"], digits=3)
+        if len(row) > 1 and any(v != "-" for k, v in row.items() if k != "comparison"):
+            rows.append(row)
+    return format_table(rows)
+
+
+def report_tables(results: dict) -> dict[str, str]:
+    """README tables: accuracy per order and the paired comparisons per order."""
+    out = {}
+    for order in results["orders"]:
+        out[f"sample_efficiency.{order}"] = table(results["summary"], order)
+        out[f"sample_efficiency.{order}.comparisons"] = comparison_table(
+            results["comparisons"], order, results["sizes"])
+    return out
 
 
 def figure(summary: dict, title: str):
@@ -172,7 +220,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.dataset not in SUPPORTED:
         raise CLIError(f"--dataset: expected one of {', '.join(SUPPORTED)} (the shuffled "
                        f"order is part of this experiment), got {args.dataset!r}")
-    cfg = PRESETS[args.preset]
+    cfg = resolve_preset(args, PRESETS)
     cache = enable_compilation_cache()
     root = jax.random.key(args.seed)
     data = load_dataset(args, key=jax.random.fold_in(root, 2))
@@ -181,55 +229,62 @@ def run(args: argparse.Namespace) -> dict:
                 "y_test": data["y_test"][:cfg.num_test]}
     from jaxcnn import data as jdata
 
-    num_classes = jdata.info(args.dataset).num_classes
+    num_classes = jdata.info(args.dataset).num_classes or jdata.infer_num_classes(data)
     num_train = len(data["y_train"])
     sizes = usable_sizes(cfg, num_train)
     rows = max(max(sizes), cfg.batch_size)
     in_shape = tuple(int(s) for s in data["x_train"].shape[1:])
     kernel_size = kernel_size_for(cfg, args.dataset, in_shape)
     orders = pixel_orders(data, shuffled=cfg.shuffled)
-    total = len(orders) * len(cfg.models) * len(sizes) * cfg.seeds
+    seeds = seed_list(args, cfg.seeds)
+    total = len(orders) * len(cfg.models) * len(sizes)
     print(f"sample_efficiency: {args.dataset} {in_shape}, sizes {list(sizes)}, "
-          f"{len(orders)} pixel orders x {len(cfg.models)} models x {cfg.seeds} seed(s) = "
-          f"{total} runs of {cfg.epochs * (rows // cfg.batch_size)} steps", flush=True)
+          f"{len(orders)} pixel orders x {len(cfg.models)} models = {total} runs of "
+          f"{len(seeds)} seeds x {cfg.epochs * (rows // cfg.batch_size)} steps", flush=True)
 
     runs, device, i = [], None, 0
-    for seed_index in range(cfg.seeds):
-        subsets = nested_subsets(num_train, sizes, jax.random.fold_in(
-            jax.random.fold_in(root, 3), seed_index))
-        for order, odata in orders.items():
-            for m in cfg.models:
-                for n in sizes:
-                    i += 1
-                    entry = train_point(m, n, seed_index, order, odata, cfg=cfg, args=args,
-                                        idx=subsets[n], rows=rows, kernel_size=kernel_size,
-                                        num_classes=num_classes, root=root)
-                    device = device or entry.get("device")
-                    runs.append(entry)
-                    acc = entry["test_acc"]
-                    print(f"[{i}/{total}] {order:8s} {entry['label']:20s} n={n:<6d} "
-                          f"{'test acc %.4f' % acc if acc is not None else entry['status']} "
-                          f"({entry['wall_time']:.1f}s)", flush=True)
+    subsets = nested_subsets(num_train, sizes, jax.random.fold_in(root, 3))
+    for order, odata in orders.items():
+        for m in cfg.models:
+            for n in sizes:
+                i += 1
+                entry = train_point(m, n, order, odata, cfg=cfg, args=args, idx=subsets[n],
+                                    rows=rows, kernel_size=kernel_size,
+                                    num_classes=num_classes, seeds=seeds)
+                device = device or entry.get("device")
+                runs.append(entry)
+                acc = entry["test_acc"]
+                print(f"[{i}/{total}] {order:8s} {entry['label']:20s} n={n:<6d} "
+                      f"{'test acc %.4f ± %.4f' % (acc['mean'], acc['std']) if acc else entry['status']} "
+                      f"({entry['wall_time']:.1f}s)", flush=True)
     summary = summarize(runs, orders, cfg.models, sizes)
     fig = figure(summary, f"Test accuracy vs training-set size, {args.dataset} "
                           f"({args.preset} preset)")
     fig_path = save_figure(fig, f"{args.out}/{NAME}.png")
     results = {
         "experiment": NAME, "preset": args.preset, "dataset": args.dataset, "seed": args.seed,
+        "seeds": seeds, "overrides": getattr(args, "_overrides", {}),
         "config": {**dataclasses.asdict(cfg), "sizes_run": list(sizes), "rows": rows,
                    "kernel_size": kernel_size, "in_shape": list(in_shape),
                    "num_classes": num_classes, "num_test": len(data["y_test"]),
                    "devices": args.devices, "compilation_cache": cache},
         "orders": list(orders), "models": list(cfg.models), "sizes": list(sizes),
-        "runs": runs, "summary": summary, "device": device, "figures": [fig_path.name],
-        "wall_time": time.perf_counter() - t_start,
+        "runs": runs, "summary": summary,
+        "comparisons": comparisons(runs, orders, sizes), "device": device,
+        "figures": [fig_path.name], "wall_time": time.perf_counter() - t_start,
     }
+    results["provenance"] = provenance(name=NAME, preset=args.preset, seeds=seeds,
+                                       wall_time=results["wall_time"],
+                                       argv=getattr(args, "_argv", None))
     path = save_json(results, args.out, NAME)
+    tables = report_tables(results)
     print(f"\nSample efficiency: {args.dataset}, {args.preset} preset "
           f"({results['wall_time']:.0f}s), test accuracy")
     for order in orders:
-        print(f"\n{order} pixel order:")
-        print(table(summary, order))
+        print(f"\n{order} pixel order ({len(seeds)} seeds, mean ± std):")
+        print(tables[f"sample_efficiency.{order}"])
+        print(f"paired differences over seeds (a − b, 95% CI), {order} order:")
+        print(tables[f"sample_efficiency.{order}.comparisons"])
     print(f"\nwrote {path} and {fig_path.name}")
     return results
 

@@ -25,7 +25,7 @@ from jaxcnn.patches import extract_patches, output_shape
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("data", "embed", "metrics", "models", "nn", "optim", "train")
+_SUBMODULES = ("data", "embed", "metrics", "models", "nn", "optim", "stats", "train")
 
 __all__ = [
     "conv",

@@ -677,7 +677,7 @@ def test_svhn_missing_and_corrupt(tmp_path):
 
 def test_registry():
     assert set(data.NAMES) == {"mnist1d", "mnist1d_shuffled", "digits", "mnist", "mnist_shuffled",
-                               "nlgp", "cifar10", "cifar100", "svhn"}
+                               "nlgp", "cifar10", "cifar100", "svhn", "npz"}
     with pytest.raises(ValueError, match=r"`name` must be one of \[.*'cifar10'.*'svhn'.*got 'mnist2'"):
         data.load("mnist2")
     with pytest.raises(ValueError, match=r"`path` is not used by the generated dataset 'mnist'"):

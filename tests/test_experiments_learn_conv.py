@@ -68,8 +68,21 @@ def test_learn_conv_smoke_json_schema(learn_conv_out):
         assert len(curves["test_acc"]) == cfg.epochs
         assert all(_is_prob(a) for a in curves["test_acc"])
         assert set(curves["nonzeros"]) == set(m["nonzeros_by_layer"]) | {"total"}
-        for layer, values in curves["nonzeros"].items():
-            assert len(values) == cfg.epochs and all(isinstance(v, int) for v in values)
+        for layer, values in curves["nonzeros"].items():  # means over seeds
+            assert len(values) == cfg.epochs and all(isinstance(v, (int, float)) for v in values)
+        # Seeds: one entry each, ints exactly as counted, summaries over them.
+        assert m["seeds"] == list(range(cfg.seeds)) == [p["seed"] for p in m["per_seed"]]
+        for p in m["per_seed"]:
+            assert _is_prob(p["test_acc"]) and isinstance(p["nonzeros"], int)
+            for values in p["curves"]["nonzeros"].values():
+                assert len(values) == cfg.epochs and all(isinstance(v, int) for v in values)
+        accs = [p["test_acc"] for p in m["per_seed"]]
+        st = m["stats"]["test_acc"]
+        assert st["n"] == cfg.seeds and math.isclose(st["mean"], sum(accs) / len(accs))
+        assert math.isclose(m["test_acc"], st["mean"])
+        assert len(m["curves"]["test_acc_std"]) == cfg.epochs
+        if m["key"] != "s-conv":  # different seeds: different initialisations
+            assert len(set(accs)) > 1 or len(set(p["nonzeros"] for p in m["per_seed"])) > 1
         fl = m["first_layer"]
         assert fl["units"] > 0 and 0 <= fl["dead_units"] <= fl["units"]
         for k in ("ipr", "locality", "ipr_all_units", "locality_all_units"):
@@ -85,6 +98,18 @@ def test_learn_conv_smoke_json_schema(learn_conv_out):
     refs = res["reference"]["first_layer_params"]
     assert refs["S-CONV layer 1"] < refs["S-LOCAL layer 1"] < refs["S-FC layer 1"]
     assert by_key["s-fc-blasso"]["optimizer"]["name"] == "beta_lasso"
+    assert res["seeds"] == list(range(cfg.seeds))
+    prov = res["provenance"]
+    assert prov["preset"] == "smoke" and prov["seeds"] == res["seeds"]
+    assert prov["command"].startswith("python -m experiments.learn_conv")
+    assert prov["packages"]["jax"] and prov["wall_time"] > 0
+    comps = {(c["a"], c["b"], c["metric"]): c for c in res["comparisons"]}
+    c = comps[("S-CONV (SGD)", "S-LOCAL (SGD)", "test_acc")]
+    a = [p["test_acc"] for p in by_key["s-conv"]["per_seed"]]
+    b = [p["test_acc"] for p in by_key["s-local"]["per_seed"]]
+    assert math.isclose(c["diff"]["mean"], sum(x - y for x, y in zip(a, b)) / len(a))
+    assert c["diff"]["ci_low"] <= c["diff"]["mean"] <= c["diff"]["ci_high"]
+    assert c["diff"]["n"] == cfg.seeds
 
 
 def test_learn_conv_smoke_figures(learn_conv_out):
@@ -104,6 +129,10 @@ def test_learn_conv_smoke_prints_table(capsys, tmp_path, learn_conv_out):
     assert [r["model"] for r in rows] == [m["label"] for m in returned["models"]]
     text = learn_conv.format_table(rows)
     assert "test accuracy" in text and "locality" in text and "IPR" in text
+    tables = learn_conv.report_tables(returned)
+    assert set(tables) == {"learn_conv.main", "learn_conv.comparisons"}
+    assert tables["learn_conv.main"] == text and "±" in text
+    assert "95% CI" in tables["learn_conv.comparisons"]
 
 
 # ------------------------------------------------------------ sample_efficiency
@@ -117,11 +146,21 @@ def test_sample_efficiency_smoke(tmp_path):
     assert saved["sizes"] == sorted(cfg.sizes) == res["sizes"]
     assert saved["orders"] == ["natural", "shuffled"]
     assert saved["models"] == list(cfg.models)
-    assert len(saved["runs"]) == 2 * len(cfg.models) * len(cfg.sizes) * cfg.seeds
+    assert len(saved["runs"]) == 2 * len(cfg.models) * len(cfg.sizes)  # seeds inside each
+    for r in saved["runs"]:
+        assert r["seeds"] == list(range(cfg.seeds)) and len(r["per_seed"]) == cfg.seeds
+        assert r["test_acc"]["n"] == cfg.seeds
+    comps = saved["comparisons"]
+    assert {(c["a"], c["b"]) for c in comps} == set(sample_efficiency.COMPARISONS)
+    assert all(c["diff"]["n"] == cfg.seeds for c in comps)
+    assert set(sample_efficiency.report_tables(saved)) == {
+        "sample_efficiency.natural", "sample_efficiency.natural.comparisons",
+        "sample_efficiency.shuffled", "sample_efficiency.shuffled.comparisons"}
     steps = {r["steps"] for r in saved["runs"]}
     assert len(steps) == 1  # every run takes the same number of steps
     for r in saved["runs"]:
-        assert r["status"] == "ok" and _is_prob(r["test_acc"]) and _is_prob(r["train_acc"])
+        assert r["status"] == "ok" and _is_prob(r["test_acc"]["mean"])
+        assert all(_is_prob(p["test_acc"]) and _is_prob(p["train_acc"]) for p in r["per_seed"])
     for order in saved["orders"]:
         assert list(saved["summary"][order]) == list(cfg.models)
         for s in saved["summary"][order].values():

@@ -58,7 +58,7 @@ def test_scanned_epochs_equal_step_by_step_reference():
     ref_model = MLP(12, 24, 3, rngs=nnx.Rngs(3))
     new_model = MLP(12, 24, 3, rngs=nnx.Rngs(3))
     ref = old_train_loop.train(ref_model, optax.adam(3e-3), data, key=jax.random.key(7),
-                               config=old_train_loop.TrainConfig(**dataclasses.asdict(cfg)))
+                               config=old_train_loop.config_from(cfg))
     new = T.train(new_model, optax.adam(3e-3), data, key=jax.random.key(7), config=cfg)
     for name in ("train_loss", "test_loss", "train_acc", "test_acc"):
         assert len(new["curves"][name]) == 4
@@ -339,3 +339,28 @@ def test_config_errors():
         T.TrainConfig(seed=-3)
     with pytest.raises(ValueError, match=r"^config: expected a TrainConfig, got dict$"):
         T.train(_mlp(), optax.sgd(0.1), _toy(), config={"epochs": 1})
+
+
+def test_fixed_order_without_shuffle_equals_hand_loop():
+    """shuffle=False: batch i of every epoch is rows i*B..(i+1)*B (as the MNIST-1D code)."""
+    data = toy_data(n_train=128, n_test=32, dim=6, classes=2, seed=9)
+    model = nnx.Sequential(nnx.Linear(6, 8, rngs=nnx.Rngs(0)), jax.nn.relu,
+                                   nnx.Linear(8, 2, rngs=nnx.Rngs(1)))
+    ref = nnx.clone(model)
+    T.train(model, optax.sgd(0.1), data, config=_config(epochs=2, shuffle=False))
+    graph, params = nnx.split(ref, nnx.Param)
+    for _ in range(2):
+        for i in range(128 // 32):
+            xb, yb = data["x_train"][32 * i:32 * (i + 1)], data["y_train"][32 * i:32 * (i + 1)]
+
+            def loss(p):
+                out = nnx.merge(graph, p)(xb)
+                return optax.softmax_cross_entropy_with_integer_labels(out, yb).mean()
+
+            params = jax.tree.map(lambda p, g: p - 0.1 * g, params, jax.grad(loss)(params))
+    _assert_tree_rel(_params(model), jax.tree.map(np.asarray, params), 1e-6)
+    shuffled = nnx.clone(ref)
+    T.train(shuffled, optax.sgd(0.1), data, config=_config(epochs=2))
+    assert _rel(jax.tree.leaves(_params(shuffled))[0], jax.tree.leaves(_params(model))[0]) > 1e-4
+    with pytest.raises(ValueError, match=r"^shuffle: expected a bool, got 'no'$"):
+        T.TrainConfig(shuffle="no")

@@ -78,6 +78,9 @@ class LearnConvConfig:
       checkpoint_every: checkpoint period in epochs when checkpointing.
       checkpoint: always checkpoint (else only with ``--resume``).
       datasets: datasets this preset supports (``None``: all).
+      seeds: seeds per model (``--seeds`` overrides); all replicas of a model train
+        together in one compiled program (:func:`jaxcnn.train.train_seeds`).
+      max_replicas: at most this many seeds per compiled program (``None``: all).
     """
 
     models: tuple[str, ...] = ("s-conv", "s-local", "s-fc", "s-fc-blasso", "3-fc")
@@ -101,6 +104,8 @@ class LearnConvConfig:
     checkpoint_every: int = 10
     checkpoint: bool = False
     datasets: tuple[str, ...] | None = None
+    seeds: int = 5
+    max_replicas: int | None = None
 
     def __post_init__(self):
         unknown = [m for m in self.models if m not in MODELS]
@@ -108,7 +113,7 @@ class LearnConvConfig:
             raise ValueError(f"models: expected a non-empty subset of {list(MODELS)}, "
                              f"got {self.models!r}")
         for name in ("alpha", "epochs", "batch_size", "units_shown", "checkpoint_every",
-                     "nlgp_num_train", "nlgp_num_test"):
+                     "nlgp_num_train", "nlgp_num_test", "seeds"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}: expected an int >= 1, got {getattr(self, name)!r}")
         for name in ("lr", "blasso_lr", "beta", "l1_first", "l1_rest", "momentum"):
@@ -120,7 +125,7 @@ PRESETS: dict[str, LearnConvConfig] = {
     "smoke": LearnConvConfig(models=("s-conv", "s-local", "s-fc-blasso"), alpha=2, epochs=2,
                              batch_size=64, num_train=512, num_test=256,
                              sweep=(), nlgp_shape=(8, 8), nlgp_num_train=512,
-                             nlgp_num_test=256, units_shown=8),
+                             nlgp_num_test=256, units_shown=8, seeds=2),
     "default": LearnConvConfig(),
     "paper": LearnConvConfig(
         models=("s-conv", "s-local", "s-fc", "s-fc-blasso-b0", "s-fc-blasso", "3-fc"),
@@ -128,5 +133,6 @@ PRESETS: dict[str, LearnConvConfig] = {
         blasso_lr=0.1, beta=50.0, l1_first=1e-5, l1_rest=1e-5,
         sweep=tuple(p for p in itertools.product(PAPER_LAMBDAS, PAPER_LAMBDAS)
                     if p != (1e-5, 1e-5)),
-        units_shown=64, checkpoint_every=10, checkpoint=True, datasets=("cifar10",)),
+        units_shown=64, checkpoint_every=10, checkpoint=True, datasets=("cifar10",),
+        seeds=10, max_replicas=2),
 }

@@ -36,7 +36,9 @@ class SampleEfficiencyConfig:
       models: keys of :data:`MODELS`.
       shuffled: also run with one fixed permutation of the input positions (the
         permutation-invariant benchmark; for MNIST-1D exactly ``mnist1d_shuffled``).
-      seeds: independent repetitions (subset, initialisation and batch order).
+      seeds: repetitions (initialisation and batch order; all seeds of a point train
+        together). The nested training subsets are drawn once (from ``--seed``) and
+        shared by every seed and model, so comparisons at one n are paired.
       alpha: channel multiplier of the S-* models.
       kernel_size: first-layer window (``None``: ``learn_conv``'s per-dataset default).
       epochs: passes over the largest training set; every run takes
@@ -52,7 +54,7 @@ class SampleEfficiencyConfig:
     sizes: tuple[int, ...] = (250, 500, 1000, 2000, 4000)
     models: tuple[str, ...] = ("s-conv", "s-local", "s-fc", "s-fc-blasso")
     shuffled: bool = True
-    seeds: int = 1
+    seeds: int = 5
     alpha: int = 8
     kernel_size: int | None = None
     epochs: int = 15
@@ -81,8 +83,8 @@ class SampleEfficiencyConfig:
 
 PRESETS: dict[str, SampleEfficiencyConfig] = {
     "smoke": SampleEfficiencyConfig(sizes=(128, 256), alpha=2, epochs=2, batch_size=64,
-                                    num_test=256),
+                                    num_test=256, seeds=2),
     "default": SampleEfficiencyConfig(),
-    "paper": SampleEfficiencyConfig(sizes=(250, 500, 1000, 2000, 4000), seeds=5, alpha=16,
+    "paper": SampleEfficiencyConfig(sizes=(250, 500, 1000, 2000, 4000), seeds=10, alpha=16,
                                     epochs=100, models=tuple(MODELS), checkpoint=True),
 }

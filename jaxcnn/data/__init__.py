@@ -23,7 +23,13 @@ name                 input_shape            classes  source
 ``cifar10``          (32, 32, 3)            10       files at ``path``
 ``cifar100``         (32, 32, 3)            100/20   files at ``path``
 ``svhn``             (32, 32, 3)            10       files at ``path``
+``npz``              from the file          from     your ``.npz`` at ``path``
+                                            labels
 ===================  =====================  =======  ===========================
+
+``npz`` is a user's own data (:func:`npz`: arrays ``x_train, y_train, x_test, y_test``);
+its :data:`INFO` entry has ``input_shape=None`` and ``num_classes=None``: read the shape
+from the loaded arrays and the classes with :func:`infer_num_classes`.
 
 Example:
     >>> from jaxcnn import data
@@ -54,6 +60,7 @@ from jaxcnn.data.nlgp import (
     nlgp_task,
     sample_stationary_gaussian,
 )
+from jaxcnn.data.npz import infer_num_classes, npz
 from jaxcnn.data.svhn import SVHN_FILES, svhn
 
 __all__ = [
@@ -88,6 +95,8 @@ __all__ = [
     "CIFAR10_FILES",
     "CIFAR100_FILES",
     "SVHN_FILES",
+    "npz",
+    "infer_num_classes",
 ]
 
 #: Static description of every registered dataset, by name.
@@ -108,6 +117,9 @@ INFO: dict[str, DatasetInfo] = {
         DatasetInfo("cifar100", (32, 32, 3), 100, True,
                     "CIFAR-100 python-version files (20 classes with label='coarse')"),
         DatasetInfo("svhn", (32, 32, 3), 10, True, "SVHN train/test_32x32.mat"),
+        DatasetInfo("npz", None, None, True,
+                    "a user's .npz with x_train, y_train, x_test, y_test; shape and classes "
+                    "from the file (infer_num_classes)"),
     )
 }
 
@@ -147,11 +159,14 @@ def load(name: str, *, path=None, **kw: Any) -> dict:
 
     Args:
         name: one of :data:`NAMES` (``mnist1d``, ``mnist1d_shuffled``, ``digits``,
-            ``mnist``, ``mnist_shuffled``, ``nlgp``, ``cifar10``, ``cifar100``, ``svhn``).
-        path: where the downloaded files are; required for ``cifar10``, ``cifar100`` and
-            ``svhn``, not accepted for the others.
+            ``mnist``, ``mnist_shuffled``, ``nlgp``, ``cifar10``, ``cifar100``, ``svhn``,
+            ``npz``).
+        path: where the downloaded files are (for ``npz``: the ``.npz`` file); required
+            for ``cifar10``, ``cifar100``, ``svhn`` and ``npz``, not accepted for the
+            others.
         **kw: passed to the loader (e.g. ``standardize=False``; ``key=...`` for ``nlgp``,
-            which calls :func:`nlgp_dataset`; ``label="coarse"`` for ``cifar100``).
+            which calls :func:`nlgp_dataset`; ``label="coarse"`` for ``cifar100``;
+            ``standardize=True`` for ``npz``, whose inputs are otherwise used as stored).
 
     Returns:
         The 4-array dataset dict.
@@ -172,7 +187,7 @@ def load(name: str, *, path=None, **kw: Any) -> dict:
                 f"`path` is required for dataset {name!r} (the folder or archive with the "
                 f"downloaded files), got None"
             )
-        loader = {"cifar10": cifar10, "cifar100": cifar100, "svhn": svhn}[name]
+        loader = {"cifar10": cifar10, "cifar100": cifar100, "svhn": svhn, "npz": npz}[name]
         return loader(path, **kw)
     if path is not None:
         raise ValueError(f"`path` is not used by the generated dataset {name!r}, got {path!r}")

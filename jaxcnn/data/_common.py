@@ -51,7 +51,7 @@ class DatasetInfo:
 
     name: str
     input_shape: tuple[int, ...] | None
-    num_classes: int
+    num_classes: int | None
     requires_path: bool
     description: str
 

@@ -77,6 +77,9 @@ class TrainConfig:
             float targets of the output's shape are used as they are). MSE is
             ``mean((out - target)**2)`` over outputs, averaged over examples.
         progress: show a tqdm bar over epochs (only on a TTY, only on process 0).
+        shuffle: draw a new batch order every epoch (``permutation(fold_in(key,
+            epoch))``); ``False``: the examples in their given order every epoch (batch
+            ``i`` is rows ``i * batch_size ...``), as in loops that slice a fixed array.
     """
 
     epochs: int = 10
@@ -93,6 +96,7 @@ class TrainConfig:
     fsdp_min_size: int = 2**14
     loss: Loss = "cross_entropy"
     progress: bool = True
+    shuffle: bool = True
 
     def __post_init__(self):
         _check_int("epochs", self.epochs, 0)
@@ -111,6 +115,9 @@ class TrainConfig:
                              f"got {self.shard_params!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss: expected one of {LOSSES}, got {self.loss!r}")
+        for name in ("resume", "progress", "shuffle"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         if self.resume and self.checkpoint_dir is None:
             raise ValueError("resume: expected a checkpoint_dir to resume from, "
                              "got resume=True with checkpoint_dir=None")

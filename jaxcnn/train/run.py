@@ -104,7 +104,8 @@ class Run:
             graph_train=graph_train, graph_eval=graph_eval, tx=tx, loss=config.loss,
             batch_size=config.batch_size, eval_batch_size=eval_bs,
             num_eval_batches=-(-te["n_padded"] // eval_bs), shardings=self.shardings,
-            batch_sharding=self.data.sharding, replicated=self.replicated, replicas=stacked))
+            batch_sharding=self.data.sharding, replicated=self.replicated, replicas=stacked,
+            shuffle=config.shuffle))
         self.results = [self._new_results(s, eval_bs) for s in self.seeds]
         self.manager = None
         self.start_epoch = 0

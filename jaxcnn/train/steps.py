@@ -75,6 +75,7 @@ class StepSpec:
             ``replicas``).
         batch_sharding: sharding of a batch over ``data``; ``replicated``: ``P()``.
         replicas: vmap over a leading replica axis of the state (``train_seeds``).
+        shuffle: a new order each epoch (else the rows in their given order).
     """
 
     graph_train: Any
@@ -88,6 +89,7 @@ class StepSpec:
     batch_sharding: NamedSharding
     replicated: NamedSharding
     replicas: bool = False
+    shuffle: bool = True
 
 
 def _sums(per_example, correct, mask):
@@ -112,7 +114,8 @@ class Programs:
         p_sh, r_sh, o_sh = spec.shardings
         rep = spec.replicated
         data_sh = (spec.batch_sharding, spec.batch_sharding)
-        perm = self._vmap(self._permutation, (0, None, None))
+        perm = self._vmap(self._permutation if spec.shuffle else self._fixed_order,
+                          (0, None, None))
         self.permutation = jax.jit(perm, out_shardings=rep)
         evaluate = self._vmap(self._evaluate, (0, 0, None, None, None))
         self.evaluate = jax.jit(evaluate, in_shardings=(p_sh, r_sh, *data_sh, rep),
@@ -142,6 +145,13 @@ class Programs:
         """Epoch ``epoch``'s order of the real training rows: a pure function of the key."""
         TRACE_COUNTS["permutation"] += 1
         return index[jax.random.permutation(jax.random.fold_in(key, epoch), index.shape[0])]
+
+    @staticmethod
+    def _fixed_order(key, epoch, index):
+        """The real training rows in their given order, every epoch."""
+        TRACE_COUNTS["permutation"] += 1
+        del key, epoch
+        return index
 
     def _record_batch_sharding(self, sharding):  # called once, at compile time
         self.batch_info["devices"] = len(sharding.device_set)
