@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from experiments import all as all_experiments
@@ -275,3 +276,57 @@ def test_all_bad_only_exits_2(capsys, tmp_path):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--only" in err and "bogus" in err
+
+
+# ------------------------------------------------------------ --dataset npz
+
+
+def _write_npz(path, *, n_train=192, n_test=64, length=12, classes=3, **overrides):
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.normal(size=(n_train, length, 1)).astype(np.float32),
+              "y_train": rng.integers(0, classes, n_train),
+              "x_test": rng.normal(size=(n_test, length, 1)).astype(np.float32),
+              "y_test": rng.integers(0, classes, n_test)}
+    arrays.update(overrides)
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("module", [learn_conv, sample_efficiency])
+def test_npz_dataset_runs_end_to_end(module, tmp_path):
+    data = _write_npz(tmp_path / "mine.npz")
+    out = tmp_path / "out"
+    argv = ["--preset", "smoke", "--dataset", "npz", "--data-path", str(data), "--out",
+            str(out), "--no-progress", "--seeds", "2", "--set", "epochs=1"]
+    if module is sample_efficiency:
+        argv += ["--set", "sizes=(64, 128)", "--set", "models=s-conv,s-fc"]
+    else:
+        argv += ["--models", "s-conv,s-fc-blasso"]
+    module.main(argv)
+    res = json.loads((out / f"{module.NAME}.json").read_text())
+    assert res["dataset"] == "npz" and res["config"]["num_classes"] == 3
+    assert res["config"]["in_shape"] == [12, 1] and res["config"]["epochs"] == 1
+    assert res["overrides"]["epochs"] == 1 and res["seeds"] == [0, 1]
+
+
+@pytest.mark.parametrize("overrides, detail", [
+    ({"y_train": -np.ones(192, int)}, "labels >= 0"),
+    ({"x_test": np.full((64, 12, 1), float("nan"), "float32")}, "finite"),
+    ({"x_test": np.zeros((64, 10, 1), "float32")}, "x_test"),
+])
+def test_npz_dataset_bad_file_exits_2(capsys, tmp_path, overrides, detail):
+    data = _write_npz(tmp_path / "bad.npz", **overrides)
+    with pytest.raises(SystemExit) as exc:
+        learn_conv.main(["--preset", "smoke", "--dataset", "npz", "--data-path", str(data),
+                         "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--data-path:" in err[0] and detail in err[0], err
+    assert not (tmp_path / "out" / "learn_conv.json").exists()
+
+
+def test_npz_dataset_needs_data_path(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        learn_conv.main(["--preset", "smoke", "--dataset", "npz", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "--data-path: required for --dataset npz" in capsys.readouterr().err
