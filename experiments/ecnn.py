@@ -1,6 +1,6 @@
 """d'Ascoli et al. 2019: embed a CNN into its equivalent FC net (eCNN) and keep training.
 
-    python -m experiments.ecnn --preset smoke|default|paper [--out DIR]
+    python -m experiments.ecnn --preset smoke|default|paper [--out DIR] [--seeds N] [--seed S]
 
 An S-CONV (:class:`jaxcnn.models.SConv`, 1-D) is trained on MNIST-1D. At each relax
 epoch ``r`` it is embedded exactly into an S-FC (:func:`jaxcnn.models.embed`,
@@ -10,6 +10,24 @@ epochs. Baselines: the CNN trained for the whole budget, and the same S-FC class
 trained from scratch (standard initialisation). The distance of the FC first layer to
 the convolution subspace (:func:`jaxcnn.metrics.conv_distance`) is logged every epoch.
 
+Seeds. Every arm (the CNN, the eCNN of each relax epoch, the FC from scratch) is trained
+once per seed ``s`` in ``SEED .. SEED + N - 1`` (``--seed``, ``--seeds``; default: the
+preset's ``seeds``), all seeds of an arm in one vmapped program
+(:func:`jaxcnn.train.train_seeds`). The CNN of seed ``s`` is initialised from seed ``s``
+and sees the data in the order of ``jax.random.key(s)``; its snapshots at the relax epochs
+are kept per seed, and the eCNN of seed ``s`` starts from seed ``s``'s snapshot (its FC
+phase again uses the data order of ``key(s)``, from that order's first epoch). The FC
+from scratch of seed ``s`` is initialised from seed ``s + 1`` and sees the order of
+``key(s)``. Every number is a mean ± std over seeds; every comparison is a paired
+difference over the same seeds with a 95% Student-t interval: eCNN(r) - CNN pairs an
+eCNN with the very CNN it was embedded from; eCNN(r) - FC from scratch pairs runs that
+share the seed's data order (their initialisations differ by design).
+
+``report_tables(results)`` gives the Markdown tables ``ecnn.main`` (per arm: n, test
+accuracy, accuracy at the embedding, conv distance, embedding error) and
+``ecnn.comparisons`` (paired differences in test accuracy, with their 95% CI); ``main()``
+prints both.
+
 Writes ``DIR/ecnn.json``, ``DIR/ecnn_relax.png`` (final accuracy vs relax epoch) and
 ``DIR/ecnn_conv_distance.png`` (distance to the conv subspace during training).
 """
@@ -18,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import time
 from pathlib import Path
 
@@ -27,12 +46,14 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxcnn import metrics, models
-from jaxcnn.train import TrainConfig, train
+from jaxcnn import metrics, models, stats
+from jaxcnn.train import TrainConfig, train_seeds
 
+from experiments import plots
 from experiments.common import (CLIError, build_parser, format_table, load_data, run_cli,
-                                save_figure, save_json)
+                                resolve_preset, save_figure, save_json, seed_list)
 from experiments.configs.ecnn import PRESETS, ECNNConfig
+from experiments.provenance import provenance
 
 NAME = "ecnn"
 IN_SHAPE = (40, 1)
@@ -69,7 +90,7 @@ def conv_distance_of(model: nnx.Module, cfg: ECNNConfig) -> float:
 
 
 def conv_distance_callback(cfg: ECNNConfig):
-    """``(epoch, model) -> {"conv_distance": d}`` for :func:`jaxcnn.train.train`."""
+    """``(epoch, model) -> {"conv_distance": d}`` for :func:`jaxcnn.train.train_seeds`."""
     return lambda epoch, model: {"conv_distance": conv_distance_of(model, cfg)}
 
 
@@ -99,114 +120,263 @@ def embed_checked(cnn: nnx.Module, data: dict, cfg: ECNNConfig) -> tuple[nnx.Mod
     return fc, check
 
 
-def train_config(cfg: ECNNConfig, args: argparse.Namespace, epochs: int,
-                 seed: int) -> TrainConfig:
-    """The trainer settings shared by every run."""
-    return TrainConfig(epochs=epochs, batch_size=cfg.batch_size, seed=seed,
-                       devices=args.devices, progress=not args.no_progress)
+def train_config(cfg: ECNNConfig, args: argparse.Namespace, epochs: int) -> TrainConfig:
+    """The trainer settings shared by every run (``train_seeds`` sets each replica's seed)."""
+    return TrainConfig(epochs=epochs, batch_size=cfg.batch_size, devices=args.devices,
+                       progress=not args.no_progress)
 
 
 # ----------------------------------------------------------------------------- runs
 
 
+def _with_summaries(arm: dict, keys: tuple[str, ...]) -> dict:
+    """Adds ``arm[k] = stats.summary([p[k] for p in arm["per_seed"]])`` for each key."""
+    for k in keys:
+        arm[k] = stats.summary([p[k] for p in arm["per_seed"]])
+    return arm
+
+
 def train_cnn(cfg: ECNNConfig, data: dict, args: argparse.Namespace,
-              seed: int) -> tuple[dict, dict]:
-    """Trains the CNN for the whole budget, snapshotting it at the relax epochs."""
-    cnn = build_cnn(cfg, seed)
-    snapshots = {0: nnx.clone(cnn)}
+              seeds: list[int]) -> tuple[dict, dict[int, dict[int, nnx.Module]]]:
+    """Trains one CNN per seed for the whole budget, snapshotting each at the relax epochs.
+
+    Returns:
+      ``(arm, snapshots)``: ``arm = {"per_seed": [{"seed", "test_acc", "curves": {"epoch",
+      "test_acc"}}], "test_acc": summary, "num_params", "wall_time"}`` and
+      ``snapshots[seed][epoch]``, a copy of seed ``seed``'s CNN after ``epoch`` epochs.
+    """
+    snapshots: dict[int, dict[int, nnx.Module]] = {s: {} for s in seeds}
+    owner: dict[int, int] = {}  # id(replica model) -> seed
     relax = set(cfg.relax_epochs)
+
+    def make(seed):
+        cnn = build_cnn(cfg, seed)
+        owner[id(cnn)] = seed
+        snapshots[seed][0] = nnx.clone(cnn)
+        return cnn
 
     def snapshot(epoch, model):
         if epoch in relax:
-            snapshots[epoch] = nnx.clone(model)
+            snapshots[owner[id(model)]][epoch] = nnx.clone(model)
         return None
 
-    res = train(cnn, optimizer(cfg), data, config=train_config(cfg, args, cfg.epochs, seed),
-                key=jax.random.key(seed), callbacks=[snapshot])
-    return {"test_acc": 100 * res["final"]["test_acc"],
-            "curves": {"epoch": res["curves"]["epoch"],
-                       "test_acc": [100 * a for a in res["curves"]["test_acc"]]},
-            "num_params": models.count_params(cnn), "wall_time": res["wall_time"]}, snapshots
+    cnns, res = train_seeds(make, optimizer(cfg), data, seeds=seeds,
+                            config=train_config(cfg, args, cfg.epochs), callbacks=[snapshot])
+    per_seed = [{"seed": s, "test_acc": 100 * r["final"]["test_acc"],
+                 "curves": {"epoch": r["curves"]["epoch"],
+                            "test_acc": [100 * a for a in r["curves"]["test_acc"]]}}
+                for s, r in zip(seeds, res["per_seed"])]
+    arm = {"per_seed": per_seed, "num_params": models.count_params(cnns[0]),
+           "wall_time": res["wall_time"]}
+    return _with_summaries(arm, ("test_acc",)), snapshots
 
 
-def relax_run(cfg: ECNNConfig, data: dict, args: argparse.Namespace, seed: int,
-              relax: int, cnn: nnx.Module) -> dict:
-    """Embeds the CNN snapshot of epoch ``relax`` and trains it in FC space to the end."""
-    fc, check = embed_checked(cnn, data, cfg)
-    acc0 = test_accuracy(fc, data)
-    out = {"relax_epoch": relax, "embedding": check, "test_acc_at_embedding": acc0,
-           "curves": {"epoch": [relax], "test_acc": [acc0],
-                      "conv_distance": [check["conv_distance_at_embedding"]]}}
+def relax_run(cfg: ECNNConfig, data: dict, args: argparse.Namespace, seeds: list[int],
+              relax: int, cnns: dict[int, nnx.Module]) -> dict:
+    """Embeds each seed's CNN snapshot of epoch ``relax`` and trains it in FC space to the end.
+
+    Returns:
+      ``{"relax_epoch", "per_seed": [{"seed", "embedding", "test_acc_at_embedding",
+      "test_acc", "final_conv_distance", "curves": {"epoch", "test_acc",
+      "conv_distance"}}], "test_acc", "test_acc_at_embedding", "final_conv_distance"
+      (summaries over seeds), "max_embedding_diff", "num_params", "wall_time"}``.
+    """
+    t0 = time.perf_counter()
+    fcs, per_seed = {}, []
+    for s in seeds:
+        fcs[s], check = embed_checked(cnns[s], data, cfg)
+        acc0 = test_accuracy(fcs[s], data)
+        per_seed.append({"seed": s, "embedding": check, "test_acc_at_embedding": acc0,
+                         "curves": {"epoch": [relax], "test_acc": [acc0],
+                                    "conv_distance": [check["conv_distance_at_embedding"]]}})
     remaining = cfg.epochs - relax
     if remaining > 0:
-        res = train(fc, optimizer(cfg), data,
-                    config=train_config(cfg, args, remaining, seed),
-                    key=jax.random.fold_in(jax.random.key(seed), relax),
-                    callbacks=[conv_distance_callback(cfg)])
-        cur = res["curves"]
-        out["curves"]["epoch"] += [relax + e for e in cur["epoch"]]
-        out["curves"]["test_acc"] += [100 * a for a in cur["test_acc"]]
-        out["curves"]["conv_distance"] += cur["conv_distance"]
-    out["test_acc"] = out["curves"]["test_acc"][-1]
-    out["final_conv_distance"] = out["curves"]["conv_distance"][-1]
-    out["num_params"] = models.count_params(fc)
-    return out
+        _, res = train_seeds(lambda s: fcs[s], optimizer(cfg), data, seeds=seeds,
+                             config=train_config(cfg, args, remaining),
+                             callbacks=[conv_distance_callback(cfg)])
+        for p, r in zip(per_seed, res["per_seed"]):
+            cur = r["curves"]
+            p["curves"]["epoch"] += [relax + e for e in cur["epoch"]]
+            p["curves"]["test_acc"] += [100 * a for a in cur["test_acc"]]
+            p["curves"]["conv_distance"] += cur["conv_distance"]
+    for p in per_seed:
+        p["test_acc"] = p["curves"]["test_acc"][-1]
+        p["final_conv_distance"] = p["curves"]["conv_distance"][-1]
+    arm = {"relax_epoch": relax, "per_seed": per_seed,
+           "max_embedding_diff": max(max(p["embedding"]["max_abs_diff_eval"],
+                                         p["embedding"]["max_abs_diff_train"])
+                                     for p in per_seed),
+           "num_params": models.count_params(fcs[seeds[0]]),
+           "wall_time": time.perf_counter() - t0}
+    return _with_summaries(arm, ("test_acc", "test_acc_at_embedding", "final_conv_distance"))
 
 
-def scratch_run(cfg: ECNNConfig, data: dict, args: argparse.Namespace, seed: int) -> dict:
-    """The S-FC from a standard initialisation, trained for the whole budget."""
-    fc = build_fc(cfg, seed + 1)
-    d0 = conv_distance_of(fc, cfg)
-    res = train(fc, optimizer(cfg), data, config=train_config(cfg, args, cfg.epochs, seed),
-                key=jax.random.key(seed), callbacks=[conv_distance_callback(cfg)])
-    cur = res["curves"]
-    return {"test_acc": 100 * res["final"]["test_acc"],
-            "final_conv_distance": cur["conv_distance"][-1],
-            "curves": {"epoch": [0] + cur["epoch"],
-                       "test_acc": [None] + [100 * a for a in cur["test_acc"]],
-                       "conv_distance": [d0] + cur["conv_distance"]},
-            "num_params": models.count_params(fc)}
+def scratch_run(cfg: ECNNConfig, data: dict, args: argparse.Namespace,
+                seeds: list[int]) -> dict:
+    """The S-FC from a standard initialisation (seed ``s + 1``), trained for the whole budget.
+
+    Returns:
+      ``{"per_seed": [{"seed", "test_acc", "final_conv_distance", "curves": {"epoch",
+      "test_acc", "conv_distance"}}], "test_acc", "final_conv_distance" (summaries),
+      "num_params", "wall_time"}`` (the curves start at epoch 0, with no accuracy).
+    """
+    d0 = {}
+
+    def make(seed):
+        fc = build_fc(cfg, seed + 1)
+        d0[seed] = conv_distance_of(fc, cfg)
+        return fc
+
+    fcs, res = train_seeds(make, optimizer(cfg), data, seeds=seeds,
+                           config=train_config(cfg, args, cfg.epochs),
+                           callbacks=[conv_distance_callback(cfg)])
+    per_seed = []
+    for s, r in zip(seeds, res["per_seed"]):
+        cur = r["curves"]
+        per_seed.append({"seed": s, "test_acc": 100 * r["final"]["test_acc"],
+                         "final_conv_distance": cur["conv_distance"][-1],
+                         "curves": {"epoch": [0] + cur["epoch"],
+                                    "test_acc": [None] + [100 * a for a in cur["test_acc"]],
+                                    "conv_distance": [d0[s]] + cur["conv_distance"]}})
+    arm = {"per_seed": per_seed, "num_params": models.count_params(fcs[0]),
+           "wall_time": res["wall_time"]}
+    return _with_summaries(arm, ("test_acc", "final_conv_distance"))
+
+
+def _nan_to_none(d: dict) -> dict:
+    """JSON has no NaN: a missing interval (one seed) is stored as ``None``."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in d.items()}
+
+
+def comparisons(results: dict) -> list[dict]:
+    """Paired differences (over seeds) in final test accuracy, in points.
+
+    One row per relax epoch ``r`` and baseline: ``{"arm": "eCNN relax r", "relax_epoch",
+    "baseline": "cnn" | "fc_scratch", "metric": "test_acc", "mean", "std", "n", "ci_low",
+    "ci_high", "half_width", "confidence"}`` for ``eCNN(r) - baseline`` (95% t interval;
+    ``None`` bounds with one seed).
+    """
+    rows = []
+    for r in results["relax"]:
+        a = [p["test_acc"] for p in r["per_seed"]]
+        for baseline in ("cnn", "fc_scratch"):
+            base = results[baseline]["per_seed"]
+            if [p["seed"] for p in base] != [p["seed"] for p in r["per_seed"]]:
+                raise ValueError(f"{baseline}: expected the seeds of the eCNN runs")
+            diff = stats.paired_difference(a, [p["test_acc"] for p in base])
+            rows.append({"arm": f"eCNN relax {r['relax_epoch']}",
+                         "relax_epoch": r["relax_epoch"], "baseline": baseline,
+                         "metric": "test_acc", **_nan_to_none(diff)})
+    return rows
 
 
 # ----------------------------------------------------------------------------- figures
 
 
+def _mean_std_curve(per_seed: list[dict], key: str) -> tuple[list, np.ndarray, np.ndarray]:
+    """``(epochs, mean, std)`` of ``curves[key]`` over seeds (std ``ddof=1``; 0 for one)."""
+    vals = np.asarray([p["curves"][key] for p in per_seed], np.float64)
+    std = vals.std(0, ddof=1) if len(vals) > 1 else np.zeros(vals.shape[1])
+    return per_seed[0]["curves"]["epoch"], vals.mean(0), std
+
+
 def plot_relax(results: dict, path) -> None:
-    """Final test accuracy vs relax epoch, with the CNN and FC-from-scratch levels."""
+    """Final test accuracy vs relax epoch (mean ± std over seeds, error bars), with the
+    CNN and FC-from-scratch levels (mean line, ± std band)."""
     import matplotlib.pyplot as plt
 
     rel = results["relax"]
+    n = rel[0]["test_acc"]["n"]
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    ax.plot([r["relax_epoch"] for r in rel], [r["test_acc"] for r in rel], "o-", color="C3",
-            label="eCNN (embedded at relax epoch, then FC)")
-    ax.axhline(results["cnn"]["test_acc"], color="C0", ls="--", label="CNN, full budget")
-    ax.axhline(results["fc_scratch"]["test_acc"], color="C2", ls=":",
-               label="FC from scratch, full budget")
+    ax.errorbar([r["relax_epoch"] for r in rel], [r["test_acc"]["mean"] for r in rel],
+                yerr=[r["test_acc"]["std"] for r in rel], fmt="o-", color="C3", capsize=3,
+                label="eCNN (embedded at relax epoch, then FC)")
+    for arm, color, ls, label in (("cnn", "C0", "--", "CNN, full budget"),
+                                  ("fc_scratch", "C2", ":", "FC from scratch, full budget")):
+        acc = results[arm]["test_acc"]
+        ax.axhline(acc["mean"], color=color, ls=ls, label=label)
+        ax.axhspan(acc["mean"] - acc["std"], acc["mean"] + acc["std"], color=color,
+                   alpha=0.15, lw=0)
     ax.set_xlabel("relax epoch (CNN epochs before the embedding)")
     ax.set_ylabel("final test accuracy (%)")
-    ax.set_title(f"MNIST-1D, budget {results['config']['epochs']} epochs")
+    ax.set_title(f"MNIST-1D, budget {results['config']['epochs']} epochs, "
+                 f"mean ± std over {n} seeds", fontsize=9)
     ax.legend(fontsize=7)
     save_figure(fig, path)
 
 
 def plot_conv_distance(results: dict, path) -> None:
-    """Distance of the FC first layer to the conv subspace vs epoch, per run."""
+    """Distance of the FC first layer to the conv subspace vs epoch: mean over seeds with a
+    ± std band (error bars for curves of 12 points or fewer), per run."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.6))
     cmap = plt.get_cmap("viridis")
     rel = results["relax"]
+    curves, styles = {}, {}
     for i, r in enumerate(rel):
-        if len(r["curves"]["epoch"]) > 1:
-            ax.plot(r["curves"]["epoch"], r["curves"]["conv_distance"],
-                    color=cmap(i / max(1, len(rel) - 1)), label=f"eCNN, relax {r['relax_epoch']}")
-    sc = results["fc_scratch"]["curves"]
-    ax.plot(sc["epoch"], sc["conv_distance"], "k--", label="FC from scratch")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("||W - P_conv W|| / ||W|| (first layer)")
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize=7)
+        if len(r["per_seed"][0]["curves"]["epoch"]) > 1:
+            label = f"eCNN, relax {r['relax_epoch']}"
+            curves[label] = _mean_std_curve(r["per_seed"], "conv_distance")
+            styles[label] = {"color": cmap(i / max(1, len(rel) - 1))}
+    curves["FC from scratch"] = _mean_std_curve(results["fc_scratch"]["per_seed"],
+                                                "conv_distance")
+    styles["FC from scratch"] = {"color": "k", "linestyle": "--"}
+    n = results["fc_scratch"]["test_acc"]["n"]
+    fig = plots.line_panels({f"mean ± std over {n} seeds": curves}, xlabel="epoch",
+                            ylabel="||W - P_conv W|| / ||W|| (first layer)", styles=styles,
+                            panel_size=(5, 3.6))
+    fig.axes[0].set_ylim(bottom=0)
     save_figure(fig, path)
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _ci(diff: dict, **kw) -> str:
+    """:func:`stats.format_ci` of a stored difference (``None`` bounds: no interval)."""
+    return stats.format_ci({k: math.nan if v is None else v for k, v in diff.items()}, **kw)
+
+
+def report_tables(results: dict) -> dict[str, str]:
+    """The Markdown tables of a results dict (as saved in ``ecnn.json``).
+
+    Returns:
+      ``{"ecnn.main": per arm n, test accuracy, accuracy at the embedding, final conv
+      distance (mean ± std over seeds) and the largest logit difference at the embedding
+      (max over seeds), "ecnn.comparisons": eCNN(r) - CNN and eCNN(r) - FC from scratch
+      in test accuracy (points): paired mean difference [95% CI] and n}``.
+    """
+    ms = stats.format_mean_std
+    cnn, scratch = results["cnn"], results["fc_scratch"]
+    rows = [{"run": "CNN (full budget)", "n": cnn["test_acc"]["n"],
+             "test acc %": ms(cnn["test_acc"]), "conv dist (end)": "0"}]
+    for r in results["relax"]:
+        rows.append({"run": f"eCNN relax {r['relax_epoch']}", "n": r["test_acc"]["n"],
+                     "test acc %": ms(r["test_acc"]),
+                     "acc at embed %": ms(r["test_acc_at_embedding"]),
+                     "conv dist (end)": ms(r["final_conv_distance"], digits=3),
+                     "max abs logit diff at embed": f"{r['max_embedding_diff']:.2g}"})
+    rows.append({"run": "FC from scratch", "n": scratch["test_acc"]["n"],
+                 "test acc %": ms(scratch["test_acc"]),
+                 "conv dist (end)": ms(scratch["final_conv_distance"], digits=3)})
+    main = format_table(rows, ["run", "n", "test acc %", "acc at embed %", "conv dist (end)",
+                               "max abs logit diff at embed"])
+    names = {"cnn": "CNN (full budget)", "fc_scratch": "FC from scratch"}
+    comp = [{"comparison": f"{c['arm']} - {names[c['baseline']]}", "n": c["n"],
+             f"Δ test acc (points) [{100 * c['confidence']:.0f}% CI]": _ci(c)}
+            for c in results["comparisons"]]
+    return {"ecnn.main": main, "ecnn.comparisons": format_table(comp)}
+
+
+def print_table(results: dict) -> None:
+    """Prints the tables of :func:`report_tables` (mean ± std over seeds; paired CIs)."""
+    cfg = results["config"]
+    tables = report_tables(results)
+    print(f"\neCNN on {cfg['dataset']}, budget {cfg['epochs']} epochs (alpha={cfg['alpha']}), "
+          f"seeds {results['seeds']}: mean ± std over seeds")
+    print(tables["ecnn.main"])
+    print("\nPaired differences over seeds (same seeds; 95% t interval)")
+    print(tables["ecnn.comparisons"])
 
 
 # ----------------------------------------------------------------------------- driver
@@ -219,60 +389,50 @@ def check_config(cfg: ECNNConfig) -> None:
     bad = [r for r in cfg.relax_epochs if not 0 <= r <= cfg.epochs]
     if bad:
         raise CLIError(f"relax_epochs: expected values in [0, {cfg.epochs}], got {bad}")
+    if cfg.seeds < 1:
+        raise CLIError(f"seeds: expected an int >= 1, got {cfg.seeds}")
 
 
-def run(args: argparse.Namespace) -> dict:
-    """CNN, eCNN at every relax epoch, FC from scratch; table, JSON and figures."""
-    cfg = PRESETS[args.preset]
+def run(args: argparse.Namespace, argv=None) -> dict:
+    """CNN, eCNN at every relax epoch, FC from scratch (every seed); tables, JSON, figures.
+
+    ``argv`` (the command line ``main`` got; ``None``: ``sys.argv[1:]``) goes into the
+    provenance record.
+    """
+    cfg = resolve_preset(args, PRESETS)
     check_config(cfg)
     if args.resume:
         print("note: ecnn keeps no checkpoints; --resume reruns from the start")
     start = time.perf_counter()
     data = load_data(cfg.dataset, **({} if cfg.num_samples is None
                                       else {"num_samples": cfg.num_samples}))
-    seed = args.seed
-    cnn, snapshots = train_cnn(cfg, data, args, seed)
-    relax = [relax_run(cfg, data, args, seed, r, snapshots[r])
+    seeds = seed_list(args, cfg.seeds)
+    cnn, snapshots = train_cnn(cfg, data, args, seeds)
+    relax = [relax_run(cfg, data, args, seeds, r, {s: snapshots[s][r] for s in seeds})
              for r in sorted(set(cfg.relax_epochs))]
-    scratch = scratch_run(cfg, data, args, seed)
-    results = {"experiment": NAME, "preset": args.preset, "seed": seed,
+    scratch = scratch_run(cfg, data, args, seeds)
+    results = {"experiment": NAME, "preset": args.preset, "seeds": seeds,
+               "overrides": getattr(args, "_overrides", {}),
                "config": dataclasses.asdict(cfg), "cnn": cnn, "relax": relax,
                "fc_scratch": scratch,
-               "max_embedding_diff": max(max(r["embedding"]["max_abs_diff_eval"],
-                                             r["embedding"]["max_abs_diff_train"])
-                                         for r in relax),
-               "device": str(jax.devices()[0]), "devices": args.devices or 1,
-               "wall_time": time.perf_counter() - start}
+               "max_embedding_diff": max(r["max_embedding_diff"] for r in relax),
+               "device": str(jax.devices()[0]), "devices": args.devices or 1}
+    results["comparisons"] = comparisons(results)
+    results["wall_time"] = time.perf_counter() - start
     plot_relax(results, Path(args.out) / "ecnn_relax.png")
     plot_conv_distance(results, Path(args.out) / "ecnn_conv_distance.png")
+    results["provenance"] = provenance(name=NAME, preset=args.preset, seeds=seeds,
+                                       wall_time=results["wall_time"], argv=argv)
     path = save_json(results, args.out, NAME)
     print_table(results)
     print(f"wrote {path}")
     return results
 
 
-def print_table(results: dict) -> None:
-    """Final accuracy and conv distance per run."""
-    rows = [{"run": "CNN (full budget)", "test acc %": results["cnn"]["test_acc"],
-             "conv dist (end)": 0.0, "max |logit diff| at embed": None}]
-    for r in results["relax"]:
-        rows.append({"run": f"eCNN relax {r['relax_epoch']}", "test acc %": r["test_acc"],
-                     "acc at embed %": r["test_acc_at_embedding"],
-                     "conv dist (end)": r["final_conv_distance"],
-                     "max |logit diff| at embed": max(r["embedding"]["max_abs_diff_eval"],
-                                                       r["embedding"]["max_abs_diff_train"])})
-    rows.append({"run": "FC from scratch", "test acc %": results["fc_scratch"]["test_acc"],
-                 "conv dist (end)": results["fc_scratch"]["final_conv_distance"]})
-    print(f"\neCNN on {results['config']['dataset']}, budget {results['config']['epochs']} "
-          f"epochs (alpha={results['config']['alpha']})")
-    print(format_table(rows, ["run", "test acc %", "acc at embed %", "conv dist (end)",
-                              "max |logit diff| at embed"], floatfmt=".4g"))
-
-
 def main(argv=None):
     """CLI entry point (see the module docstring)."""
     parser = build_parser(NAME, __doc__.splitlines()[0], datasets=None)
-    return run_cli(run, parser, argv)
+    return run_cli(lambda args: run(args, argv), parser, argv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Smoke tests of experiments.mnist1d_table, experiments.nlgp_localization, experiments.ecnn.
 
 Each smoke preset runs in-process through ``main([...])``; the JSON it writes is checked
-(keys, types, finite values, curve lengths) and its PNG figures must be valid PNG files.
+(keys, types, finite values, curve lengths; for nlgp / ecnn: seeds, per-seed lists of
+length n, summaries and ordered paired-difference intervals, ``report_tables`` keys) and
+its PNG figures must be valid PNG files.
 A bad ``--preset`` must exit with status 2 and one stderr line naming ``--preset``.
 """
 
@@ -60,14 +62,24 @@ def test_mnist1d_table_smoke(tmp_path):
     cfg = mnist1d_table.PRESETS["smoke"]
     assert res["preset"] == "smoke"
     trained = mnist1d_table.model_names(cfg)
-    assert len(res["runs"]) == len(trained) * 2 * cfg.seeds
+    baselines = [m for m in trained if m in mnist1d_table.BASELINES]
+    per_dataset = len(baselines) * len(cfg.variants) + len(trained) - len(baselines)
+    assert len(res["runs"]) == per_dataset * 2  # seeds inside each run
+    assert res["seeds"] == list(range(cfg.seeds))
     for run in res["runs"]:
         assert run["model"] in trained and run["dataset"] in mnist1d_table.DATASETS
-        assert 0.0 <= run["test_acc"] <= 100.0
+        assert run["variant"] in cfg.variants
+        _assert_summary(run["test_acc"], cfg.seeds)
+        assert len(run["per_seed"]) == cfg.seeds
+        assert all(0.0 <= p["test_acc"] <= 100.0 for p in run["per_seed"])
         assert len(run["curves"]["test_acc"]) == run["epochs"]
         assert isinstance(run["num_params"], int) and run["num_params"] > 0
+    by = {(r["model"], r["variant"], r["dataset"]): r for r in res["runs"]}
+    # The torch recipe really changes the run (initialisation and batch order).
+    assert by[("cnn", "torch", "mnist1d")]["per_seed"] != by[("cnn", "ours", "mnist1d")]["per_seed"]
     models_in_table = [r["model"] for r in res["table"]]
-    assert models_in_table == list(trained) + list(mnist1d_table.PUBLISHED_ONLY)
+    assert models_in_table == (["cnn"] * len(cfg.variants) + ["fc_blasso"]
+                               + list(mnist1d_table.PUBLISHED_ONLY))
     for row in res["table"]:
         if row["model"] in mnist1d_table.PUBLISHED:
             pub = mnist1d_table.PUBLISHED[row["model"]]
@@ -75,61 +87,175 @@ def test_mnist1d_table_smoke(tmp_path):
         if row["model"] in trained:
             assert isinstance(row["ours_normal"], float)
             assert isinstance(row["ours_shuffled"], float)
+            assert row["ours_normal_n"] == cfg.seeds
         else:
             assert row["ours_normal"] is None
+        if row["model"] == "cnn":
+            assert row["within_1sd_normal"] == (abs(row["ours_normal"] - 94.0)
+                                                <= row["ours_normal_std"])
     assert set(res["acceptance"]) == {"cnn_ge_90", "mlp_within_6_of_68"}
+    for c in res["comparisons"]:
+        _assert_diff(c["diff"], cfg.seeds)
     fc = [r for r in res["runs"] if r["model"] == "fc_blasso"][0]
-    assert 0 < fc["first_layer_nonzeros"] <= fc["first_layer_size"]
+    assert 0 < fc["per_seed"][0]["first_layer_nonzeros"] <= fc["per_seed"][0]["first_layer_size"]
+    _assert_tables(mnist1d_table, res, ["mnist1d_table.main", "mnist1d_table.comparisons"])
+    assert res["provenance"]["seeds"] == res["seeds"]
     _assert_png(tmp_path / "mnist1d_table.png")
 
 
-def test_nlgp_localization_smoke(tmp_path):
+def _assert_summary(s, n):
+    """A ``stats.summary`` dict over ``n`` seeds."""
+    assert set(s) == {"mean", "std", "n"} and s["n"] == n and s["std"] >= 0.0
+
+
+def _assert_diff(d, n):
+    """A ``stats.paired_difference`` dict over ``n >= 2`` seeds: ordered 95% interval."""
+    assert {"mean", "std", "n", "ci_low", "ci_high", "half_width", "confidence"} <= set(d)
+    assert d["n"] == n and d["confidence"] == 0.95
+    assert d["ci_low"] <= d["mean"] <= d["ci_high"]
+    assert d["half_width"] == pytest.approx((d["ci_high"] - d["ci_low"]) / 2, abs=1e-9)
+
+
+def _assert_tables(module, res, keys):
+    tables = module.report_tables(res)
+    assert sorted(tables) == sorted(keys)
+    for text in tables.values():
+        lines = text.splitlines()
+        assert len(lines) >= 3 and lines[0].startswith("|") and set(lines[1]) <= set("|-")
+        assert " n " in lines[0]
+    return tables
+
+
+def test_nlgp_localization_smoke(tmp_path, capsys):
     _smoke(nlgp_localization, tmp_path)
+    printed = capsys.readouterr().out
     res = _load(tmp_path, "nlgp_localization")
     cfg = nlgp_localization.PRESETS["smoke"]
+    n = cfg.seeds
+    assert res["seeds"] == list(range(n)) and res["provenance"]["seeds"] == res["seeds"]
     n_points = len(nlgp_localization.checkpoint_chunks(cfg, cfg.time_max)) + 1
+    d = nlgp_localization.input_dim(cfg)
     for name in ("nlgp", "gp"):
         cur = res["curves"][name]
-        for key in ("t", "ipr_mean", "ipr_units", "test_mse", "test_error"):
-            assert len(cur[key]) == n_points, (name, key)
+        assert len(cur["t"]) == n_points
         assert cur["t"][0] == 0.0 and cur["t"] == sorted(cur["t"])
         assert cur["t"][-1] == pytest.approx(cfg.time_max, rel=0.05)
-        assert all(len(u) == cfg.hidden for u in cur["ipr_units"])
-        # IPR of a D-vector lies in [1/D, 1]
-        d = nlgp_localization.input_dim(cfg)
-        assert all(1.0 / d - 1e-6 <= v <= 1.0 for v in cur["ipr_mean"])
-        w = res["receptive_fields"][name]
-        assert len(w) == d and all(len(row) == cfg.hidden for row in w)
+        assert [p["seed"] for p in cur["per_seed"]] == res["seeds"]
+        for p in cur["per_seed"]:
+            for key in ("ipr_mean", "ipr_units", "test_mse", "test_error"):
+                assert len(p[key]) == n_points, (name, key)
+            assert all(len(u) == cfg.hidden for u in p["ipr_units"])
+            # IPR of a D-vector lies in [1/D, 1]
+            assert all(1.0 / d - 1e-6 <= v <= 1.0 for v in p["ipr_mean"])
+            assert p["final_ipr"] == p["ipr_mean"][-1]
+        assert len(cur["final_ipr"]) == n
+        for key in ("ipr_mean", "test_error"):
+            assert len(cur[key]["mean"]) == len(cur[key]["std"]) == n_points
+            assert cur[key]["mean"][-1] == pytest.approx(
+                sum(p[key][-1] for p in cur["per_seed"]) / n)
+        fields = res["receptive_fields"][name]
+        assert len(fields) == n
+        assert all(len(w) == d and all(len(row) == cfg.hidden for row in w) for w in fields)
+    # paired: the same seed starts both runs from the same weights
+    assert res["curves"]["nlgp"]["per_seed"][0]["ipr_units"][0] == \
+        res["curves"]["gp"]["per_seed"][0]["ipr_units"][0]
     s = res["summary"]
-    assert s["ipr_ratio_nlgp_over_gp"] == pytest.approx(s["final_ipr_nlgp"] / s["final_ipr_gp"])
+    for key in ("final_ipr_nlgp", "final_ipr_gp", "final_test_error_nlgp",
+                "final_test_error_gp"):
+        _assert_summary(s[key], n)
+    _assert_diff(s["ipr_diff_nlgp_minus_gp"], n)
+    assert s["ipr_diff_nlgp_minus_gp"]["mean"] == pytest.approx(
+        s["final_ipr_nlgp"]["mean"] - s["final_ipr_gp"]["mean"], abs=1e-9)
+    assert s["ipr_ratio_of_means"] == pytest.approx(s["final_ipr_nlgp"]["mean"]
+                                                    / s["final_ipr_gp"]["mean"])
     assert isinstance(s["acceptance_ratio_ge_3"], bool)
+    assert isinstance(s["acceptance_diff_ci_above_0"], bool)
+    assert len(res["per_seed"]) == n
     assert [r["gain"] for r in res["gain_sweep"]] == list(cfg.gains)
+    for r in res["gain_sweep"]:
+        _assert_summary(r["ipr_nlgp"], n)
+        _assert_summary(r["ipr_gp"], n)
+        _assert_diff(r["ipr_diff_nlgp_minus_gp"], n)
+        assert len(r["per_seed"]) == n
+    assert len(res["comparisons"]) == 1 + len(cfg.gains)
+    for c in res["comparisons"]:
+        _assert_diff(c, n)
+    tables = _assert_tables(nlgp_localization, res, ["nlgp_localization.main",
+                                                     "nlgp_localization.gain",
+                                                     "nlgp_localization.comparisons"])
+    assert tables["nlgp_localization.main"] in printed
+    assert " ± " in tables["nlgp_localization.main"] and "[" in \
+        tables["nlgp_localization.comparisons"]
     for name in ("nlgp_ipr_vs_time", "nlgp_receptive_fields", "nlgp_ipr_vs_gain"):
         _assert_png(tmp_path / f"{name}.png")
 
 
-def test_ecnn_smoke(tmp_path):
+def test_nlgp_localization_replica_is_the_single_run():
+    """Seed axis: replica s of a vmapped run equals the run of its key alone."""
+    import jax
+
+    cfg = nlgp_localization.PRESETS["smoke"]
+    keys = jax.vmap(jax.random.key)(jax.numpy.arange(3))
+    both = nlgp_localization.train_online(cfg, keys, gain=3.0, gaussian=False,
+                                          time_max=10.0)
+    alone = nlgp_localization.train_online(cfg, keys[2:], gain=3.0, gaussian=False,
+                                           time_max=10.0, seeds=[2])
+    assert alone["per_seed"][0]["seed"] == both["per_seed"][2]["seed"] == 2
+    assert alone["per_seed"][0]["ipr_mean"] == pytest.approx(both["per_seed"][2]["ipr_mean"],
+                                                             rel=1e-4)
+    assert alone["per_seed"][0]["test_mse"] == pytest.approx(both["per_seed"][2]["test_mse"],
+                                                             rel=1e-4)
+    assert both["per_seed"][0]["ipr_mean"][-1] != both["per_seed"][1]["ipr_mean"][-1]
+
+
+def test_ecnn_smoke(tmp_path, capsys):
     _smoke(ecnn, tmp_path)
+    printed = capsys.readouterr().out
     res = _load(tmp_path, "ecnn")
     cfg = ecnn.PRESETS["smoke"]
+    n = cfg.seeds
+    assert res["seeds"] == list(range(n)) and res["provenance"]["seeds"] == res["seeds"]
     assert [r["relax_epoch"] for r in res["relax"]] == sorted(set(cfg.relax_epochs))
     # the embedding is exact: identical logits at the moment of embedding
     assert res["max_embedding_diff"] < 1e-4
     for r in res["relax"]:
-        emb = r["embedding"]
-        assert emb["max_abs_diff_eval"] < 1e-4 and emb["max_abs_diff_train"] < 1e-4
-        assert emb["conv_distance_at_embedding"] < 1e-4  # starts in the conv subspace
-        n = cfg.epochs - r["relax_epoch"] + 1
-        assert len(r["curves"]["epoch"]) == len(r["curves"]["conv_distance"]) == n
-        assert 0.0 <= r["test_acc"] <= 100.0
-    # a relax at the end is the CNN itself
+        assert [p["seed"] for p in r["per_seed"]] == res["seeds"]
+        for key in ("test_acc", "test_acc_at_embedding", "final_conv_distance"):
+            _assert_summary(r[key], n)
+        for p in r["per_seed"]:
+            emb = p["embedding"]
+            assert emb["max_abs_diff_eval"] < 1e-4 and emb["max_abs_diff_train"] < 1e-4
+            assert emb["conv_distance_at_embedding"] < 1e-4  # starts in the conv subspace
+            length = cfg.epochs - r["relax_epoch"] + 1
+            assert len(p["curves"]["epoch"]) == len(p["curves"]["conv_distance"]) == length
+            assert 0.0 <= p["test_acc"] <= 100.0
+    # a relax at the end is each seed's own CNN (the snapshots are kept per seed): equal up
+    # to one flipped test prediction (200 test samples in smoke)
     last = res["relax"][-1]
-    if last["relax_epoch"] == cfg.epochs:
-        assert last["test_acc"] == pytest.approx(res["cnn"]["test_acc"], abs=1.0)
+    assert last["relax_epoch"] == cfg.epochs
+    for p, c in zip(last["per_seed"], res["cnn"]["per_seed"]):
+        assert p["test_acc"] == pytest.approx(c["test_acc"], abs=0.51)
     sc = res["fc_scratch"]
-    assert len(sc["curves"]["conv_distance"]) == cfg.epochs + 1
-    assert sc["final_conv_distance"] > 0.5  # a standard FC layer is far from any conv
-    assert len(res["cnn"]["curves"]["test_acc"]) == cfg.epochs
+    _assert_summary(sc["test_acc"], n)
+    _assert_summary(sc["final_conv_distance"], n)
+    assert len(sc["per_seed"]) == n
+    for p in sc["per_seed"]:
+        assert len(p["curves"]["conv_distance"]) == cfg.epochs + 1
+        assert p["final_conv_distance"] > 0.5  # a standard FC layer is far from any conv
+    _assert_summary(res["cnn"]["test_acc"], n)
+    assert len(res["cnn"]["per_seed"]) == n
+    assert all(len(p["curves"]["test_acc"]) == cfg.epochs for p in res["cnn"]["per_seed"])
+    comps = res["comparisons"]
+    assert [(c["relax_epoch"], c["baseline"]) for c in comps] == [
+        (r, b) for r in sorted(set(cfg.relax_epochs)) for b in ("cnn", "fc_scratch")]
+    for c in comps:
+        _assert_diff(c, n)
+        arm = next(r for r in res["relax"] if r["relax_epoch"] == c["relax_epoch"])
+        assert c["mean"] == pytest.approx(arm["test_acc"]["mean"]
+                                          - res[c["baseline"]]["test_acc"]["mean"], abs=1e-9)
+    tables = _assert_tables(ecnn, res, ["ecnn.main", "ecnn.comparisons"])
+    assert tables["ecnn.main"] in printed and tables["ecnn.comparisons"] in printed
+    assert " ± " in tables["ecnn.main"] and "[" in tables["ecnn.comparisons"]
     _assert_png(tmp_path / "ecnn_relax.png")
     _assert_png(tmp_path / "ecnn_conv_distance.png")
 
