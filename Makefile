@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= results
 
-.PHONY: install run test figures smoke bench bench-gpu demo clean
+.PHONY: install run test figures report smoke bench bench-gpu demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,17 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m experiments.equivalence
 
+# Every experiment at its default preset, the 2-D digit study (issue 12: learn_conv on the
+# 5,000 real MNIST digits, 3 seeds), then docs/results + docs/figures refreshed and the
+# README's result tables rendered from them.
 figures: $(STAMP)
-	$(BIN)/python -m experiments.all --preset default --out $(OUT)
+	$(BIN)/python -m experiments.all --preset default --out $(OUT) --no-progress
+	$(BIN)/python -m experiments.learn_conv --preset default --dataset mnist --seeds 3 --out $(OUT) --no-progress
+	$(BIN)/python -m experiments.learn_conv --preset default --dataset mnist_shuffled --seeds 3 --out $(OUT) --no-progress
+	$(BIN)/python -m experiments.report --refresh $(OUT)
+
+report: $(STAMP)
+	$(BIN)/python -m experiments.report
 
 smoke: $(STAMP)
 	$(BIN)/python -m experiments.all --preset smoke --out $(OUT)/smoke

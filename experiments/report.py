@@ -78,9 +78,14 @@ __all__ = [
 ]
 
 #: Experiments whose tables the README can show, in README order.
-EXPERIMENTS = ("learn_conv", "mnist1d_table", "sample_efficiency", "ecnn", "nlgp_localization")
+EXPERIMENTS = ("learn_conv", "learn_conv_mnist", "learn_conv_mnist_shuffled", "mnist1d_table",
+               "sample_efficiency", "ecnn", "nlgp_localization")
 #: Experiment name -> module that defines ``report_tables`` (tests swap this mapping).
-REGISTRY: dict[str, str] = {name: f"experiments.{name}" for name in EXPERIMENTS}
+#: (``learn_conv`` writes ``learn_conv_<dataset>.json`` for datasets other than MNIST-1D.)
+REGISTRY: dict[str, str] = {name: f"experiments.{name}" for name in EXPERIMENTS
+                            if not name.startswith("learn_conv_")}
+REGISTRY.update({name: "experiments.learn_conv" for name in EXPERIMENTS
+                 if name.startswith("learn_conv_")})
 #: Longest list of numbers kept under a ``curves`` key by ``--refresh``.
 MAX_CURVE_POINTS = 200
 

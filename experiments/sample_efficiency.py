@@ -43,8 +43,8 @@ from jaxcnn import stats
 from jaxcnn.train import NonFiniteLossError, TrainConfig, train_seeds
 
 NAME = "sample_efficiency"
-#: ``mnist1d_shuffled`` is this experiment's "shuffled" order of ``mnist1d``.
-SUPPORTED = tuple(d for d in DATASETS if d != "mnist1d_shuffled")
+#: ``*_shuffled`` datasets are this experiment's own "shuffled" order (e.g. of ``mnist1d``).
+SUPPORTED = tuple(d for d in DATASETS if not d.endswith("_shuffled"))
 SHUFFLE_SEED = 0  # as jaxcnn.data.DEFAULT_SHUFFLE_SEED: mnist1d shuffled == mnist1d_shuffled
 
 

@@ -303,7 +303,8 @@ def test_npz_dataset_runs_end_to_end(module, tmp_path):
     else:
         argv += ["--models", "s-conv,s-fc-blasso"]
     module.main(argv)
-    res = json.loads((out / f"{module.NAME}.json").read_text())
+    stem = learn_conv.results_stem("npz") if module is learn_conv else module.NAME
+    res = json.loads((out / f"{stem}.json").read_text())
     assert res["dataset"] == "npz" and res["config"]["num_classes"] == 3
     assert res["config"]["in_shape"] == [12, 1] and res["config"]["epochs"] == 1
     assert res["overrides"]["epochs"] == 1 and res["seeds"] == [0, 1]

@@ -42,7 +42,8 @@ LABELS: dict[str, str] = {
 #: First-layer kernel size per dataset when the preset does not fix one (the paper's 9
 #: for 32x32 images; it must fit the input, e.g. 3 for 8x8 digits).
 KERNEL_SIZES: dict[str, int] = {
-    "mnist1d": 9, "mnist1d_shuffled": 9, "digits": 3, "nlgp": 5,
+    "mnist1d": 9, "mnist1d_shuffled": 9, "digits": 3, "mnist": 9, "mnist_shuffled": 9,
+    "nlgp": 5,
     "cifar10": 9, "cifar100": 9, "svhn": 9,
 }
 
