@@ -331,3 +331,31 @@ def test_npz_dataset_needs_data_path(capsys, tmp_path):
         learn_conv.main(["--preset", "smoke", "--dataset", "npz", "--out", str(tmp_path)])
     assert exc.value.code == 2
     assert "--data-path: required for --dataset npz" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ --dataset mnist (2-D digits)
+
+
+@pytest.mark.parametrize("module, dataset", [(learn_conv, "mnist"),
+                                             (learn_conv, "mnist_shuffled"),
+                                             (sample_efficiency, "mnist")])
+def test_mnist_digits_smoke(module, dataset, tmp_path):
+    argv = ["--preset", "smoke", "--dataset", dataset, "--out", str(tmp_path),
+            "--no-progress", "--set", "epochs=1"]
+    if module is sample_efficiency:  # it runs the shuffled order itself
+        argv += ["--set", "sizes=(128,)", "--set", "models=s-conv,s-fc-blasso"]
+    module.main(argv)
+    stem = learn_conv.results_stem(dataset) if module is learn_conv else module.NAME
+    res = json.loads((tmp_path / f"{stem}.json").read_text())
+    assert res["config"]["in_shape"] == [28, 28, 1] and res["config"]["num_classes"] == 10
+    assert res["config"]["kernel_size"] == 9  # KERNEL_SIZES["mnist"], as for CIFAR
+    if module is learn_conv:
+        by_key = {m["key"]: m for m in res["models"]}
+        assert by_key["s-conv"]["first_layer"]["window"] == [9, 9]
+        assert by_key["s-conv"]["stats"]["locality"]["mean"] > 0.99
+        assert set(learn_conv.report_tables(res)) >= {f"{stem}.main"}
+        for name in res["figures"]:
+            assert name.startswith(stem + "_")
+            _check_png(tmp_path / name)
+    else:
+        assert res["orders"] == ["natural", "shuffled"]
