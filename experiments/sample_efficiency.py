@@ -223,13 +223,7 @@ def run(args: argparse.Namespace) -> dict:
     cfg = resolve_preset(args, PRESETS)
     cache = enable_compilation_cache()
     root = jax.random.key(args.seed)
-    data = load_dataset(args, key=jax.random.fold_in(root, 2))
-    if cfg.num_test is not None and cfg.num_test < len(data["y_test"]):
-        data = {**data, "x_test": data["x_test"][:cfg.num_test],
-                "y_test": data["y_test"][:cfg.num_test]}
-    from jaxcnn import data as jdata
-
-    num_classes = jdata.info(args.dataset).num_classes or jdata.infer_num_classes(data)
+    data, num_classes = prepare_data(args, cfg, root)
     num_train = len(data["y_train"])
     sizes = usable_sizes(cfg, num_train)
     rows = max(max(sizes), cfg.batch_size)
@@ -242,21 +236,19 @@ def run(args: argparse.Namespace) -> dict:
           f"{len(orders)} pixel orders x {len(cfg.models)} models = {total} runs of "
           f"{len(seeds)} seeds x {cfg.epochs * (rows // cfg.batch_size)} steps", flush=True)
 
-    runs, device, i = [], None, 0
+    runs = []
     subsets = nested_subsets(num_train, sizes, jax.random.fold_in(root, 3))
-    for order, odata in orders.items():
-        for m in cfg.models:
-            for n in sizes:
-                i += 1
-                entry = train_point(m, n, order, odata, cfg=cfg, args=args, idx=subsets[n],
-                                    rows=rows, kernel_size=kernel_size,
-                                    num_classes=num_classes, seeds=seeds)
-                device = device or entry.get("device")
-                runs.append(entry)
-                acc = entry["test_acc"]
-                print(f"[{i}/{total}] {order:8s} {entry['label']:20s} n={n:<6d} "
-                      f"{'test acc %.4f ± %.4f' % (acc['mean'], acc['std']) if acc else entry['status']} "
-                      f"({entry['wall_time']:.1f}s)", flush=True)
+    points = [(order, m, n) for order in orders for m in cfg.models for n in sizes]
+    for i, (order, m, n) in enumerate(points):
+        entry = train_point(m, n, order, orders[order], cfg=cfg, args=args, idx=subsets[n],
+                            rows=rows, kernel_size=kernel_size, num_classes=num_classes,
+                            seeds=seeds)
+        runs.append(entry)
+        acc = entry["test_acc"]
+        done = f"test acc {acc['mean']:.4f} ± {acc['std']:.4f}" if acc else entry["status"]
+        print(f"[{i + 1}/{total}] {order:8s} {entry['label']:20s} n={n:<6d} {done} "
+              f"({entry['wall_time']:.1f}s)", flush=True)
+    device = next((r["device"] for r in runs if r.get("device")), None)
     summary = summarize(runs, orders, cfg.models, sizes)
     fig = figure(summary, f"Test accuracy vs training-set size, {args.dataset} "
                           f"({args.preset} preset)")
@@ -277,16 +269,33 @@ def run(args: argparse.Namespace) -> dict:
                                        wall_time=results["wall_time"],
                                        argv=getattr(args, "_argv", None))
     path = save_json(results, args.out, NAME)
+    print_summary(results)
+    print(f"\nwrote {path} and {fig_path.name}")
+    return results
+
+
+def prepare_data(args: argparse.Namespace, cfg: SampleEfficiencyConfig,
+                 root: jax.Array) -> tuple[dict, int]:
+    """The dataset (test split cut to ``cfg.num_test``) and its number of classes."""
+    from jaxcnn import data as jdata
+
+    data = load_dataset(args, key=jax.random.fold_in(root, 2))
+    if cfg.num_test is not None and cfg.num_test < len(data["y_test"]):
+        data = {**data, "x_test": data["x_test"][:cfg.num_test],
+                "y_test": data["y_test"][:cfg.num_test]}
+    return data, jdata.info(args.dataset).num_classes or jdata.infer_num_classes(data)
+
+
+def print_summary(results: dict) -> None:
+    """The README's tables of the run, per pixel order."""
     tables = report_tables(results)
-    print(f"\nSample efficiency: {args.dataset}, {args.preset} preset "
+    print(f"\nSample efficiency: {results['dataset']}, {results['preset']} preset "
           f"({results['wall_time']:.0f}s), test accuracy")
-    for order in orders:
-        print(f"\n{order} pixel order ({len(seeds)} seeds, mean ± std):")
+    for order in results["orders"]:
+        print(f"\n{order} pixel order ({len(results['seeds'])} seeds, mean ± std):")
         print(tables[f"sample_efficiency.{order}"])
         print(f"paired differences over seeds (a − b, 95% CI), {order} order:")
         print(tables[f"sample_efficiency.{order}.comparisons"])
-    print(f"\nwrote {path} and {fig_path.name}")
-    return results
 
 
 def main(argv=None):
