@@ -477,48 +477,64 @@ def weight_sharing(
     """How much a dense layer's units share filters across positions, null-calibrated.
 
     Units are unordered, so each unit ``j`` (column ``W[:, j]``) is first aligned on its
-    receptive field: its window ``q_j`` of size ``window`` holding the most squared
-    weight (box sums over all windows that overlap the input, zero outside it, or
-    wrapping around when ``periodic``; ties go to the lowest row-major start, which keeps
-    the alignment exactly translation-equivariant). ``v_j`` = the unit cropped to that
-    window, ``prod(window)·C_in`` values, normalised. With ``best_j = max |cos(v_i, v_j)|``
-    over the units ``i`` whose window sits at another position (a copy at the same
-    position is not sharing; the sign is ignored)::
+    receptive field: a window of size ``window`` holding the most squared weight (box
+    sums over all windows that overlap the input, zero-padded outside it, or wrapping
+    around when ``periodic``), and among those the most non-zero entries (so a tap too
+    small to change the float sum still pins the window). ``v_j`` = the unit cropped to
+    that window,
+    ``prod(window)·C_in`` values, normalised. **Ties** (a support smaller than the
+    window, e.g. a filter cut off by a zero-padded border) are broken per spatial dim,
+    the same way for every unit of a comparison, towards the side where the compared
+    unit ``i`` is cut off: lowest start (the support's high edge on the window's high
+    edge) unless ``i``'s tied windows reach past the high border but not the low one, then
+    highest start (low edge on low edge). A filter cut off by a border keeps the edge
+    that faces away from it, and is lined up by that edge with its full copies; in
+    ``n`` dims there are ``2ⁿ`` such tie-breaks (1 when ``periodic``) and each unit is
+    compared under its own. Both breaks are exactly translation-equivariant. With
+    ``best_i = max_j |<v_i, v_j>| / ‖v_j restricted to i's in-input entries‖`` (the
+    ``|cos|`` on the entries where ``i``'s window lies inside the input, so a truncated
+    copy matches its full copies exactly) over the units ``j`` whose window sits at
+    another position (a copy at the same position is not sharing; the sign is
+    ignored)::
 
-        S  = mean_j best_j                     over units with a non-zero window and
+        S  = mean_i best_i                     over units with a non-zero window and
                                                a partner at another position
         S₀ = the same S for the null W̃
         weight_sharing = clip((S − S₀) / (1 − S₀), 0, 1)
 
     **The null** ``W̃`` keeps every unit's window and its zero pattern and permutes the
-    non-zero values *across units*: the window entries that read the same input
-    feature (pixel and channel) are shuffled among the units whose windows read it (one
-    deterministic permutation drawn from ``key``). It has the same supports and the same
-    values per input feature as ``W`` but no filter shared between units; its ``S₀`` is
-    the best-partner similarity that unrelated units reach by chance at this number of
-    units, window size and value distribution. Both terms are maxima over the same
-    candidates, so the chance level (which grows with the number of units, see
+    non-zero values *across units*: for each input feature (pixel and channel), the
+    non-zero weights that the units' windows read from it are shuffled among those
+    units (one deterministic permutation per feature, drawn from ``key``; a unit's
+    tie-broken windows hold the same entries, so all of them are windows of this one
+    ``W̃``, compared with the same tie-breaks, starts and in-input entries as ``W``).
+    It has the same supports and the same values per input feature as ``W`` but no
+    filter shared between units; its ``S₀`` is the best-partner similarity that
+    unrelated units reach by chance at this number of units, window size, border
+    truncation and value distribution. Both terms are maxima over the same candidates,
+    so the chance level (which grows with the number of units, see
     :func:`aligned_filter_similarity`) cancels and the score does not drift with it.
-    For a unit whose window extends past a non-periodic input, only its in-input
-    entries are compared (``|<v_i, v_j>| / ‖v_j restricted to them‖``), so a filter cut by
-    the top/left border still matches its full copies.
 
-    Scores: 1 for a conv-embedded ``W`` (VALID, strided or circular with
-    ``periodic=True``; any number of channels; kernels smaller than the window too);
-    ≈ 0.99 for a ``"SAME"``-padded conv on 28x28 (its bottom/right border units are
-    truncated copies aligned differently; lower for short 1-D inputs, where border units
-    are a larger share); ≈ 0 (≤ a few hundredths) for unrelated units, e.g. locally
-    connected with independent weights, or random dense; between, rising with ``f`` and
-    a little below it, when a fraction ``f`` of the units are copies of a few filters at
-    different positions and the rest unrelated (measured for ``f`` = .25, .5, .75:
-    ≈ .2, .45, .7 on 28x28 with a 5x5 window, at 100 and at 2,000 units). Caveats: the
-    null mixes values of different window offsets, so unrelated units that share a
-    smooth envelope (large in the centre, small at the rim) score above 0; a conv whose
-    kernel entries are all equal is indistinguishable from its null (NaN).
+    Scores: 1 (up to float rounding) for a conv-embedded ``W``
+    (:func:`jaxcnn.embed.conv_to_dense`) with any padding — ``"VALID"``, ``"SAME"``,
+    explicit, or circular with ``periodic=True`` — any strides and number of channels,
+    in 1, 2 or 3 dims, with a window equal to or larger than the kernel (a unit needs a
+    full copy at another position: an input hardly larger than the kernel, where every
+    other copy is cut off, scores a little below 1); ≈ 0 (≤ a few hundredths) for
+    unrelated units, e.g. locally connected with independent weights (padded or not),
+    or random dense; between, rising with ``f`` and a little below it, when a fraction
+    ``f`` of the units are copies of a few filters at different positions and the rest
+    unrelated (measured for ``f`` = .25, .5, .75: ≈ .2, .45, .7 on 28x28 with a 5x5
+    window, at 100 and at 2,000 units). Caveats: the null mixes values of different
+    window offsets, so unrelated units that share a smooth envelope (large in the
+    centre, small at the rim) score above 0; a conv whose kernel entries are all equal is
+    indistinguishable from its null (NaN); with a window smaller than the kernel, the
+    border units of a padded conv are cut differently from their copies and the score
+    drops below 1 (e.g. ≈ 0.89 for a SAME conv on (40, 1) with kernel 9, window 7).
 
-    Cost: ``O(N² · prod(window) · C_in)`` time, ``O(chunk_size · N)`` memory; a
-    ``(784, 2000)`` layer with a 5x5 window takes a fraction of a second on a CPU once
-    compiled.
+    Cost: ``O(2ⁿ · N² · prod(window) · C_in)`` time, ``O(chunk_size · N)`` memory; a
+    ``(784, 2000)`` layer with a 5x5 window takes about a tenth of a second on a CPU
+    once compiled.
 
     Args:
       w: ``(prod(in_shape), units)`` dense first-layer weight, units in any order.
@@ -538,6 +554,10 @@ def weight_sharing(
       >>> k = jax.random.normal(jax.random.key(1), (5, 5, 1, 4))
       >>> w = conv_to_dense(k, (28, 28, 1))  # (784, 24 * 24 * 4)
       >>> round(float(weight_sharing(w, (28, 28, 1), 5)), 4)
+      1.0
+      >>> k1 = jax.random.normal(jax.random.key(3), (9, 1, 16))  # zero-padded, strided 1-D
+      >>> w1 = conv_to_dense(k1, (40, 1), strides=2, padding="SAME")  # (40, 20 * 16)
+      >>> round(float(weight_sharing(w1, (40, 1), 9)), 4)  # border units are cut-off copies
       1.0
       >>> lc = jnp.where(w != 0, jax.random.normal(jax.random.key(2), w.shape), 0.0)
       >>> float(weight_sharing(lc, (28, 28, 1), 5)) < 0.1  # same supports, nothing shared
@@ -583,10 +603,20 @@ def weight_sharing_stats(
 
 
 def _align(w, shape, win, periodic):
-    """Each unit's best window: values ``(N, d)``, input-feature index ``(N, d)`` (−1
-    outside the input) and start ``(N, n)`` (in padded coordinates), ``d = prod(win)·C``."""
+    """Every unit's windows under each tie-break, and the tie-break it is compared under.
+
+    Returns ``vals (T, N, d)``, input-feature index ``feats (T, N, d)`` (−1 outside the
+    input), ``start (T, N, n)`` (padded coordinates) and ``kind (N,)`` int32 in ``[0, T)``,
+    with ``d = prod(win)·C``. Tie-break ``t`` takes, among a unit's windows of maximal
+    squared mass (and, among those, most non-zero entries), the lowest start in the dims
+    ``e`` with bit ``e`` of ``t`` clear and the highest in the others (row-major first on
+    the box sums flipped along those dims); ``T = 2ⁿ``, or 1 when ``periodic`` (no
+    border, lowest start). ``kind`` sets bit ``e`` for a unit whose lowest-start window
+    stays inside the low border of dim ``e`` while its highest-start window reaches past
+    the high border: a unit cut off (or ending) at the high border is lined up by its low
+    edge, every other unit by its high edge."""
     spatial, c = shape[:-1], shape[-1]
-    n_out = w.shape[1]
+    n, n_out = len(spatial), w.shape[1]
     maps = _maps(w, shape)  # (N, *S, C)
     mass = jnp.sum(maps * maps, axis=-1)  # (N, *S)
     feat = jnp.arange(math.prod(shape), dtype=jnp.int32).reshape(shape)
@@ -598,80 +628,126 @@ def _align(w, shape, win, periodic):
         pad = [(k - 1, k - 1) for k in win]
         mode, fill = "constant", {"constant_values": 0}
         positions = tuple(s + k - 1 for s, k in zip(spatial, win))
+    count = jnp.sum(maps != 0, axis=-1, dtype=jnp.int32)  # (N, *S) non-zero entries
     mass = jnp.pad(mass, [(0, 0), *pad], mode=mode, **fill)
+    count = jnp.pad(count, [(0, 0), *pad], mode=mode, **fill)
     maps = jnp.pad(maps, [(0, 0), *pad, (0, 0)], mode=mode, **fill)
     feat = jnp.pad(feat, [*pad, (0, 0)], mode=mode, **({} if periodic else {"constant_values": -1}))
+
     # separable box sums as shifted adds in a fixed order: every window's sum is the same
     # sequence of float operations on its values, so copies of a filter at different
-    # positions get bitwise-equal sums (and ties break the same way)
-    box = mass
-    for d, (k, p) in enumerate(zip(win, positions)):
-        ax = d + 1
-        acc = lax.slice_in_dim(box, 0, p, axis=ax)
-        for o in range(1, k):
-            acc = acc + lax.slice_in_dim(box, o, o + p, axis=ax)
-        box = acc
-    idx = jnp.argmax(box.reshape(n_out, -1), axis=1)
-    start = jnp.stack(jnp.unravel_index(idx, positions), axis=-1).astype(jnp.int32)
+    # positions get bitwise-equal sums, and so do all windows holding the same non-zero
+    # entries (adding a zero is exact): the ties below are exact
+    def box_sums(x):
+        for e, (k, p) in enumerate(zip(win, positions)):
+            ax = e + 1
+            acc = lax.slice_in_dim(x, 0, p, axis=ax)
+            for o in range(1, k):
+                acc = acc + lax.slice_in_dim(x, o, o + p, axis=ax)
+            x = acc
+        return x
+
+    box = box_sums(mass).reshape(n_out, -1)
+    # among the windows of maximal mass, those holding the most non-zero entries: a tap
+    # too small to change the float sum still counts, so a window that drops it is no tie
+    top = box == jnp.max(box, axis=1, keepdims=True)
+    box = jnp.where(top, box_sums(count).reshape(n_out, -1), -1).reshape(n_out, *positions)
+    starts = []
+    for t in range(1 if periodic else 2**n):
+        high = [e for e in range(n) if t >> e & 1]
+        b = jnp.flip(box, axis=[e + 1 for e in high]) if high else box
+        idx = jnp.argmax(b.reshape(n_out, -1), axis=1)
+        s = jnp.stack(jnp.unravel_index(idx, positions), axis=-1).astype(jnp.int32)
+        flip = jnp.asarray([t >> e & 1 for e in range(n)], bool)
+        starts.append(jnp.where(flip, jnp.asarray(positions, jnp.int32) - 1 - s, s))
+    start = jnp.stack(starts)  # (T, N, n)
+    if periodic:
+        kind = jnp.zeros((n_out,), jnp.int32)
+    else:
+        inside_low = start[0] >= jnp.asarray([k - 1 for k in win], jnp.int32)
+        past_high = start[-1] >= jnp.asarray(spatial, jnp.int32)  # end p - (k-1) + k > S
+        bits = (inside_low & past_high).astype(jnp.int32)
+        kind = jnp.sum(bits << jnp.arange(n, dtype=jnp.int32), axis=-1)
     zero = jnp.int32(0)
-    vals = jax.vmap(lambda m, s: lax.dynamic_slice(m, (*s, zero), (*win, c)))(maps, start)
-    feats = jax.vmap(lambda s: lax.dynamic_slice(feat, (*s, zero), (*win, c)))(start)
-    return vals.reshape(n_out, -1), feats.reshape(n_out, -1), start
+    cut_v = jax.vmap(jax.vmap(lambda m, s: lax.dynamic_slice(m, (*s, zero), (*win, c)),
+                              in_axes=(0, 0)), in_axes=(None, 0))
+    cut_f = jax.vmap(jax.vmap(lambda s: lax.dynamic_slice(feat, (*s, zero), (*win, c))))
+    vals = cut_v(maps, start).reshape(start.shape[0], n_out, -1)
+    feats = cut_f(start).reshape(start.shape[0], n_out, -1)
+    return vals, feats, start, kind
 
 
 def _permutation_null(vals, feats, key, num_features):
-    """Permutes the non-zero window values among the entries reading the same feature."""
+    """Permutes the non-zero window values among the entries reading the same feature.
+
+    ``vals, feats: (N, d)`` (one tie-break). The random order of the entries depends only
+    on ``(unit, feature)``, so the windows of every tie-break of a unit (which hold the same
+    non-zero entries) receive the same values: they are windows of one null matrix."""
+    n, d = vals.shape
     flat_v, flat_f = vals.reshape(-1), feats.reshape(-1)
     m = flat_v.shape[0]
     movable = (flat_f >= 0) & (flat_v != 0)
     # fixed entries (zeros, outside the input) get a group of their own
     group = jnp.where(movable, flat_f, num_features + jnp.arange(m, dtype=jnp.int32))
-    u = jax.random.uniform(key, (m,))
+    unit = jnp.repeat(jnp.arange(n, dtype=jnp.int32), d)
+    u = jax.vmap(lambda i, f: jax.random.uniform(
+        jax.random.fold_in(jax.random.fold_in(key, i), f)))(unit, jnp.maximum(flat_f, 0))
     by_random = jnp.lexsort((u, group))  # each group's entries, in random order
-    by_index = jnp.argsort(group, stable=True)  # each group's entries, in index order
+    by_index = jnp.argsort(group, stable=True)  # each group's entries, in unit order
     null = jnp.zeros_like(flat_v).at[by_index].set(flat_v[by_random])
     return null.reshape(vals.shape)
 
 
-def _best_partner(v, inside, start, valid, chunk_size):
-    """Per unit ``i``: max over valid units ``j`` at another start of
-    ``|<v_i, v_j>| / ‖inside_i ⊙ v_j‖`` (rows of ``v`` unit-norm), and whether one exists."""
-    n = v.shape[0]
+def _best_partner(v, inside, start, valid, kind, chunk_size):
+    """Per unit ``i``, under its tie-break ``t = kind_i``: max over valid units ``j`` at
+    another start of ``|<v_ti, v_tj>| / ‖inside_ti ⊙ v_tj‖`` (rows of ``v_t`` unit-norm),
+    and whether one exists. ``v, inside: (T, N, d)``, ``start: (T, N, n)``."""
+    n_t, n = v.shape[:2]
     chunk = min(chunk_size, n)
     nb = -(-n // chunk)
     pad = nb * chunk - n
-    vp = jnp.pad(v, ((0, pad), (0, 0))).reshape(nb, chunk, -1)
-    mp = jnp.pad(inside, ((0, pad), (0, 0))).reshape(nb, chunk, -1)
-    sp = jnp.pad(start, ((0, pad), (0, 0)), constant_values=-1).reshape(nb, chunk, -1)
+
+    def blocks(a, fill=0):
+        a = jnp.pad(a, [(0, 0), (0, pad), *[(0, 0)] * (a.ndim - 2)], constant_values=fill)
+        return jnp.moveaxis(a.reshape(n_t, nb, chunk, *a.shape[2:]), 1, 0)
+
+    kp = jnp.pad(kind, (0, pad)).reshape(nb, chunk)
     hi = lax.Precision.HIGHEST
-    v2t = (v * v).T
 
     def block(args):
-        vb, mb, sb = args
-        dot = jnp.abs(jnp.matmul(vb, v.T, precision=hi))  # (chunk, n)
-        den2 = jnp.matmul(mb, v2t, precision=hi)  # ‖inside_i ⊙ v_j‖²
-        sim = jnp.where(den2 > 0, dot / jnp.sqrt(jnp.where(den2 > 0, den2, 1)), 0.0)
-        allowed = jnp.any(sb[:, None, :] != start[None, :, :], axis=-1) & valid[None, :]
-        return jnp.max(jnp.where(allowed, sim, -1.0), axis=1), jnp.any(allowed, axis=1)
+        vb, mb, sb, kb = args  # (T, chunk, d), (T, chunk, d), (T, chunk, n), (chunk,)
+        best, has = jnp.full((chunk,), -1.0, v.dtype), jnp.zeros((chunk,), bool)
+        for t in range(n_t):
+            dot = jnp.abs(jnp.matmul(vb[t], v[t].T, precision=hi))  # (chunk, n)
+            den2 = jnp.matmul(mb[t], (v[t] * v[t]).T, precision=hi)  # ‖inside_i ⊙ v_j‖²
+            sim = jnp.where(den2 > 0, dot / jnp.sqrt(jnp.where(den2 > 0, den2, 1)), 0.0)
+            other = jnp.any(sb[t][:, None, :] != start[t][None, :, :], axis=-1)
+            allowed = other & valid[None, :]
+            mine = kb == t
+            best = jnp.where(mine, jnp.max(jnp.where(allowed, sim, -1.0), axis=1), best)
+            has = jnp.where(mine, jnp.any(allowed, axis=1), has)
+        return best, has
 
-    best, has = lax.map(block, (vp, mp, sp))
+    best, has = lax.map(block, (blocks(v), blocks(inside), blocks(start, -1), kp))
     return jnp.minimum(best.reshape(-1)[:n], 1.0), has.reshape(-1)[:n]
 
 
 def _unit_rows(v):
-    norm = jnp.linalg.norm(v, axis=1, keepdims=True)
-    return v / jnp.where(norm > 0, norm, 1), norm[:, 0] > 0
+    norm = jnp.linalg.norm(v, axis=-1, keepdims=True)
+    return v / jnp.where(norm > 0, norm, 1), norm[..., 0] > 0
 
 
 @functools.partial(jax.jit, static_argnames=("shape", "win", "periodic", "chunk_size"))
 def _weight_sharing_stats(w, key, shape, win, periodic, chunk_size):
-    vals, feats, start = _align(w, shape, win, periodic)
-    null = _permutation_null(vals, feats, key, math.prod(shape))
+    vals, feats, start, kind = _align(w, shape, win, periodic)
+    null = jax.vmap(_permutation_null, in_axes=(0, 0, None, None))(
+        vals, feats, key, math.prod(shape))
     inside = (feats >= 0).astype(vals.dtype)
     v, valid = _unit_rows(vals)
+    valid = valid[0]  # every tie-break holds the same non-zero entries
     v0, _ = _unit_rows(null)  # the null keeps each unit's non-zero entries non-zero
-    best, has = _best_partner(v, inside, start, valid, chunk_size)
-    best0, _ = _best_partner(v0, inside, start, valid, chunk_size)
+    best, has = _best_partner(v, inside, start, valid, kind, chunk_size)
+    best0, _ = _best_partner(v0, inside, start, valid, kind, chunk_size)
     scored = has & valid
     cnt = jnp.sum(scored)
     denom = jnp.maximum(cnt, 1).astype(v.dtype)
@@ -683,6 +759,7 @@ def _weight_sharing_stats(w, key, shape, win, periodic, chunk_size):
     nan = jnp.array(jnp.nan, v.dtype)
     return SharingStats(jnp.where(undefined, nan, score), jnp.where(cnt > 0, s, nan),
                         jnp.where(cnt > 0, s0, nan), cnt.astype(jnp.int32))
+
 
 def aligned_filter_similarity(
     w: Any,

@@ -264,27 +264,31 @@ def test_weight_sharing_chance_matches_monte_carlo():
 # ----------------------------------------------------------------------------- weight sharing
 #
 # Planted first layers: `units` columns, each a filter on a window-sized support at a random
-# VALID position; a fraction `frac` are copies of `n_filters` shared filters (at different
-# positions), the others independent N(0, 1) filters. The contract: 1 for a conv, ≈ 0 for
-# the permutation null, monotone in `frac` and stable in the number of units.
+# VALID position (or, `padded`, at any position overlapping the input, cut off by its
+# border); a fraction `frac` are copies of `n_filters` shared filters (at different
+# positions), the others independent N(0, 1) filters. The contract: 1 for a conv (any
+# padding), ≈ 0 for the permutation null, monotone in `frac` and stable in the number of
+# units.
 
 WS_CASES = {"1d": ((64, 2), 5), "2d": ((28, 28, 1), 5)}
 FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def _planted(seed, in_shape, k, units, frac, n_filters=3, values=None):
+def _planted(seed, in_shape, k, units, frac, n_filters=3, values=None, padded=False):
     rng = np.random.default_rng(seed)
     spatial, c = in_shape[:-1], in_shape[-1]
     n = len(spatial)
-    positions = tuple(s - k + 1 for s in spatial)
+    rim = k - 1 if padded else 0  # zero padding around the input, cropped at the end
+    positions = tuple(s - k + 1 + 2 * rim for s in spatial)
     draw = values or (lambda shape: rng.standard_normal(shape, dtype=np.float32))
     shared = [draw((k,) * n + (c,)) for _ in range(n_filters)]
     n_shared = int(round(frac * units))
-    maps = np.zeros((units, *spatial, c), np.float32)
+    maps = np.zeros((units, *(s + 2 * rim for s in spatial), c), np.float32)
     for j in range(units):
         q = [int(rng.integers(0, p)) for p in positions]
         window = (j,) + tuple(slice(a, a + k) for a in q)
         maps[window] = shared[j % n_filters] if j < n_shared else draw((k,) * n + (c,))
+    maps = maps[(slice(None),) + tuple(slice(rim, rim + s) for s in spatial)]
     w = maps.reshape(units, -1).T
     return np.ascontiguousarray(w[:, rng.permutation(units)])  # units are unordered
 
@@ -300,9 +304,10 @@ def _permuted_null(w, seed):
 
 
 @functools.lru_cache(maxsize=None)
-def _planted_scores(case, units, seeds=3):
+def _planted_scores(case, units, padded=False, seeds=3):
     in_shape, k = WS_CASES[case]
-    return np.array([[float(M.weight_sharing(_planted(s, in_shape, k, units, f), in_shape, k))
+    return np.array([[float(M.weight_sharing(_planted(s, in_shape, k, units, f, padded=padded),
+                                             in_shape, k))
                       for f in FRACTIONS] for s in range(seeds)]).mean(0)
 
 
@@ -330,39 +335,106 @@ def test_weight_sharing_conv_scores_one(case, c_out):
     assert float(M.weight_sharing((w * scale)[:, rng.permutation(w.shape[1])], in_shape, k)) > 1 - 1e-5
 
 
-def test_weight_sharing_same_padded_conv_near_one():
-    # border units of a zero-padded conv are truncated copies: top/left ones still count
-    # (similarity on the unit's in-input entries), bottom/right ones align differently
+# zero-padded convs: (in_shape, kernel shape, conv_to_dense options, window). Their border
+# units are cut-off copies of the kernel, on the top/left and on the bottom/right.
+PADDED_CONVS = {
+    "s-conv": ((40, 1), (9, 1, 16), {"strides": 2, "padding": "SAME"}, 9),  # the experiment's
+    "1d-same": ((40, 1), (9, 1, 1), {"padding": "SAME"}, 9),
+    "1d-int": ((64, 2), (5, 2, 4), {"strides": 2, "padding": 3}, 5),
+    "1d-pairs": ((64, 2), (5, 2, 4), {"padding": ((4, 1),)}, 5),
+    "1d-small": ((40, 1), (5, 1, 3), {"padding": "SAME"}, 9),  # kernel < window
+    "1d-even": ((41, 1), (4, 1, 2), {"strides": 2, "padding": "SAME"}, 4),  # (1, 2) padding
+    "2d-same": ((28, 28, 1), (5, 5, 1, 4), {"padding": "SAME"}, 5),
+    "2d-k9-s2": ((28, 28, 1), (9, 9, 1, 2), {"strides": 2, "padding": "SAME"}, 9),
+    "2d-small": ((12, 12, 3), (3, 3, 3, 4), {"padding": "SAME"}, 5),
+    "2d-pairs": ((12, 12, 3), (3, 3, 3, 4), {"strides": 2, "padding": ((2, 0), (0, 2))}, 5),
+    "3d-same": ((6, 6, 6, 2), (3, 3, 3, 2, 2), {"padding": "SAME"}, 3),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PADDED_CONVS))
+def test_weight_sharing_padded_conv_scores_one(case):
     embed = pytest.importorskip("jaxcnn.embed")
-    kernel = _normal(31, (5, 5, 1, 4))
-    w = embed.conv_to_dense(kernel, (28, 28, 1), padding="SAME")
-    assert 0.98 < float(M.weight_sharing(w, (28, 28, 1), 5)) <= 1.0
+    in_shape, kshape, kw, win = PADDED_CONVS[case]
+    # all kernel entries distinct (a random normal draw), so no two taps can stand in for
+    # each other: a misaligned cut-off copy cannot match its full copies
+    kernel = _normal(40 + sorted(PADDED_CONVS).index(case), kshape)
+    assert np.unique(kernel).size == kernel.size
+    w = np.asarray(embed.conv_to_dense(kernel, in_shape, **kw))
+    st = M.weight_sharing_stats(w, in_shape, win)
+    assert float(st.score) > 1 - 1e-5 and float(st.similarity) > 1 - 1e-6, st
+    assert float(st.null_similarity) < 0.99 and int(st.units) == np.sum(np.any(w != 0, 0)), st
+    # units in any order, rescaled, sign-flipped
+    rng = np.random.default_rng(sorted(PADDED_CONVS).index(case))
+    scale = rng.choice([-2.0, -0.5, 0.5, 3.0], size=w.shape[1]).astype(np.float32)
+    ws = (w * scale)[:, rng.permutation(w.shape[1])]
+    assert float(M.weight_sharing(ws, in_shape, win)) > 1 - 1e-5
+
+
+def test_weight_sharing_padded_conv_integer_kernel():
+    # exact arithmetic: distinct integer taps, 2-D SAME, stride 2, several channels
+    embed = pytest.importorskip("jaxcnn.embed")
+    kernel = np.random.default_rng(0).permutation(np.arange(1, 5 * 5 * 2 * 3 + 1))
+    kernel = kernel.reshape(5, 5, 2, 3).astype(np.float32) * (-1.0) ** np.arange(3)
+    w = embed.conv_to_dense(kernel, (16, 16, 2), strides=2, padding="SAME")
+    st = M.weight_sharing_stats(w, (16, 16, 2), 5)
+    assert float(st.score) > 1 - 1e-6 and float(st.similarity) > 1 - 1e-6, st
+
+
+@pytest.mark.parametrize("case", ["s-conv", "2d-same", "2d-small"])
+def test_weight_sharing_padded_sparse_conv_scores_one(case):
+    # sparse kernels (exact zeros, e.g. after an L1 prox) and taps too small to change a
+    # float sum of squares: the aligned windows are still exactly tied between copies
+    embed = pytest.importorskip("jaxcnn.embed")
+    in_shape, kshape, kw, win = PADDED_CONVS[case]
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        kernel = _normal(50 + seed, kshape) * (rng.random(kshape) < 0.4)
+        kernel[rng.random(kshape) < 0.1] *= 1e-4
+        w = embed.conv_to_dense(kernel, in_shape, **kw)
+        assert float(M.weight_sharing(w, in_shape, win)) > 1 - 1e-5, seed
+
+
+@pytest.mark.parametrize("case", ["s-conv", "1d-int", "2d-same"])
+def test_weight_sharing_locally_connected_padded_scores_zero(case):
+    # a padded conv's supports (cut off at the border) with independent weights: nothing shared
+    embed = pytest.importorskip("jaxcnn.embed")
+    in_shape, kshape, kw, win = PADDED_CONVS[case]
+    w = np.asarray(embed.conv_to_dense(_normal(5, kshape), in_shape, **kw))
+    scores = [float(M.weight_sharing(np.where(w != 0, _normal(s, w.shape), 0.0), in_shape, win))
+              for s in range(3)]
+    assert np.mean(scores) <= 0.1 and max(scores) <= 0.2, scores
 
 
 @pytest.mark.parametrize("case", sorted(WS_CASES))
 @pytest.mark.parametrize("units", [100, 2000])
-def test_weight_sharing_null_scores_zero(case, units):
+@pytest.mark.parametrize("padded", [False, True])
+def test_weight_sharing_null_scores_zero(case, units, padded):
     in_shape, k = WS_CASES[case]
     # the permutation null of fully shared units: same supports and values, nothing shared
-    null = [float(M.weight_sharing(_permuted_null(_planted(s, in_shape, k, units, 1.0), s),
-                                   in_shape, k)) for s in range(5)]
+    null = [float(M.weight_sharing(
+        _permuted_null(_planted(s, in_shape, k, units, 1.0, padded=padded), s), in_shape, k))
+        for s in range(5)]
     assert np.mean(null) <= 0.1 and max(null) <= 0.2, null
     # independent units of one sign: their similarity is high, but not above chance (a null
     # with random signs, or none, would score these high)
     rng = np.random.default_rng(units)
-    pos = _planted(7, in_shape, k, units, 0.0,
+    pos = _planted(7, in_shape, k, units, 0.0, padded=padded,
                    values=lambda shape: np.abs(rng.standard_normal(shape, dtype=np.float32)))
     st = M.weight_sharing_stats(pos, in_shape, k)
     assert float(st.similarity) > 0.75 and float(st.score) <= 0.1, st
 
 
 @pytest.mark.parametrize("case", sorted(WS_CASES))
-def test_weight_sharing_planted_fraction_monotone_and_stable_in_units(case):
-    small, large = _planted_scores(case, 100), _planted_scores(case, 2000)
+@pytest.mark.parametrize("padded", [False, True])
+def test_weight_sharing_planted_fraction_monotone_and_stable_in_units(case, padded):
+    small, large = _planted_scores(case, 100, padded), _planted_scores(case, 2000, padded)
     for scores in (small, large):
         assert scores[0] <= 0.1 and scores[-1] > 1 - 1e-5, scores
         assert np.all(np.diff(scores) > 0.1), scores  # rises with the planted fraction
     np.testing.assert_allclose(small, large, atol=0.1)  # no drift with the number of units
+    if padded:
+        return
     # the raw similarity it calibrates does drift: at fraction 0, 100 vs 2,000 units
     in_shape, k = WS_CASES[case]
     raw = [float(M.aligned_filter_similarity(_planted(0, in_shape, k, u, 0.0), in_shape, k))
