@@ -6,7 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= results
 
-.PHONY: install run test figures report smoke bench bench-gpu demo clean
+DOCS_STAMP := $(VENV)/.installed-docs
+
+.PHONY: install run test docs figures report smoke bench bench-gpu demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +23,15 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
+
+# The docs site (MkDocs, docs/README.md) into site/; warnings are errors; the tutorial
+# notebook is executed during the build.
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/python -m mkdocs build --strict --clean
 
 demo: $(STAMP)
 	$(BIN)/python -m experiments.equivalence
@@ -48,4 +59,4 @@ bench-gpu:
 	bash benchmarks/gpu_run.sh benchmarks/results_gpu
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis site

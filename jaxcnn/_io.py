@@ -89,8 +89,12 @@ def atomic_write(path: PathLike, mode: str = "wb", *, encoding: str | None = Non
         ValueError: if ``mode`` is not ``"w"`` or ``"wb"``.
 
     Example:
-        >>> with atomic_write("/tmp/jaxcnn_io_example.txt", "w") as f:  # doctest: +SKIP
-        ...     f.write("hello")
+        >>> import tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "example.txt")
+        >>> with atomic_write(path, "w") as f:
+        ...     _ = f.write("hello")
+        >>> open(path).read()
+        'hello'
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode: expected 'w' or 'wb', got {mode!r}")
@@ -182,7 +186,11 @@ def write_json_atomic(path: PathLike, obj: Any, *, indent: int | None = 2,
         sort_keys: sort mapping keys.
 
     Example:
-        >>> write_json_atomic("/tmp/r.json", {"curve": np.arange(3)})  # doctest: +SKIP
+        >>> import tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "r.json")
+        >>> write_json_atomic(path, {"curve": np.arange(3)}, indent=None)
+        >>> read_json(path)
+        {'curve': [0, 1, 2]}
     """
     text = json.dumps(to_jsonable(obj), indent=indent, sort_keys=sort_keys)
     write_text_atomic(path, text + "\n")

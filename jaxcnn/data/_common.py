@@ -159,6 +159,7 @@ def standardize(data: Mapping[str, np.ndarray], *, eps: float = 1e-8) -> dict[st
         A new dict; ``x_*`` are float32, labels are passed through unchanged.
 
     Example:
+        >>> from jaxcnn.data import digits
         >>> d = standardize(digits(standardize=False))
         >>> float(abs(d["x_train"].mean())) < 1e-5
         True
@@ -199,6 +200,7 @@ def permute_pixels(
         requested.
 
     Example:
+        >>> from jaxcnn.data import mnist1d
         >>> d = permute_pixels(mnist1d(), jax.random.key(0))
         >>> d["x_train"].shape
         (4000, 40, 1)

@@ -199,7 +199,7 @@ def cifar10(path: str | os.PathLike, *, standardize: bool = True) -> dict[str, n
 
     Example:
         >>> d = cifar10("~/data/cifar-10-python.tar.gz")  # doctest: +SKIP
-        >>> d["x_train"].shape
+        >>> d["x_train"].shape  # doctest: +SKIP
         (50000, 32, 32, 3)
     """
     return _load(path, "CIFAR-10", CIFAR10_FILES, "labels", 10, standardize)
@@ -227,7 +227,7 @@ def cifar100(
 
     Example:
         >>> d = cifar100("~/data/cifar-100-python", label="coarse")  # doctest: +SKIP
-        >>> int(d["y_train"].max())
+        >>> int(d["y_train"].max())  # doctest: +SKIP
         19
     """
     if label not in ("fine", "coarse"):

@@ -70,7 +70,7 @@ def svhn(
 
     Example:
         >>> d = svhn("~/data/svhn")  # doctest: +SKIP
-        >>> d["x_test"].shape
+        >>> d["x_test"].shape  # doctest: +SKIP
         (26032, 32, 32, 3)
     """
     folder = os.path.expanduser(os.fspath(path))

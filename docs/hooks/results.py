@@ -1,0 +1,69 @@
+"""MkDocs hook: the results page, rendered at build time from docs/results/*.json.
+
+``docs/results.md`` holds two markers:
+
+* ``<!-- results:readme -->`` becomes the README's "## What we found" section (its
+  prose and figures), with every ``<!-- report:ID -->`` table block re-rendered from
+  the committed results JSON by ``experiments.report`` -- the same code that writes the
+  README's tables -- so the page never shows a hand-copied number. If the README's
+  own tables differ from the JSON, a warning says so (an error under ``--strict``; fix
+  it with ``python -m experiments.report``).
+* ``<!-- results:figures -->`` becomes every PNG under ``docs/figures/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from mkdocs.exceptions import PluginError
+
+log = logging.getLogger("mkdocs.hooks.results")
+
+SECTION = "## What we found"
+_README_MARKER = "<!-- results:readme -->"
+_FIGURES_MARKER = "<!-- results:figures -->"
+
+
+def _readme_section(root: Path) -> str:
+    from experiments import report  # the README tables' own renderer
+
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    try:
+        rendering = report.render_tables(root / "docs" / "results", readme_dir=root)
+        text, changed, _ = report.update_readme(readme, rendering)
+    except report.ReportError as e:
+        raise PluginError(f"results page: {e}") from e
+    if changed:
+        log.warning("README.md tables differ from docs/results (%s); run "
+                    "`python -m experiments.report`", ", ".join(changed))
+    start = text.find(f"\n{SECTION}")
+    if start < 0:
+        raise PluginError(f"results page: README.md has no '{SECTION}' section")
+    end = text.find("\n## ", start + 1)
+    section = text[start + 1:end if end >= 0 else len(text)]
+    lines = section.splitlines()
+    # "## What we found (...)" is the page title; its "###" subsections become "##".
+    lines[0] = "# " + lines[0][3:]
+    section = "\n".join(re.sub(r"^###", "##", line) for line in lines)
+    return section.replace("](docs/figures/", "](figures/")
+
+
+def _gallery(docs_dir: Path) -> str:
+    items = []
+    for png in sorted((docs_dir / "figures").glob("*.png")):
+        items.append(f"### `{png.stem}`\n\n![{png.stem}](figures/{png.name})")
+    return "\n\n".join(items)
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    if page.file.src_uri != "results.md":
+        return markdown
+    docs_dir = Path(config["docs_dir"])
+    root = Path(config["config_file_path"]).parent
+    if _README_MARKER in markdown:
+        markdown = markdown.replace(_README_MARKER, _readme_section(root))
+    if _FIGURES_MARKER in markdown:
+        markdown = markdown.replace(_FIGURES_MARKER, _gallery(docs_dir))
+    return markdown
