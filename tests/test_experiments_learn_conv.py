@@ -359,3 +359,15 @@ def test_mnist_digits_smoke(module, dataset, tmp_path):
             _check_png(tmp_path / name)
     else:
         assert res["orders"] == ["natural", "shuffled"]
+
+
+@pytest.mark.parametrize("name", ["mnist1d", "mnist"])
+def test_sample_efficiency_shuffled_order_is_the_shuffled_dataset(name):
+    """sample_efficiency's own shuffled order of NAME is exactly ``NAME_shuffled``."""
+    from jaxcnn import data as jdata
+
+    orders = sample_efficiency.pixel_orders(jdata.load(name), shuffled=True)
+    ref = jdata.load(f"{name}_shuffled")
+    for key in ("x_train", "x_test", "y_train", "y_test"):
+        np.testing.assert_array_equal(orders["shuffled"][key], ref[key])
+    assert not np.array_equal(orders["natural"]["x_train"], ref["x_train"])
