@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m experiments.learn_conv --preset default --out $(OUT)
+	$(BIN)/python -m experiments.learn_conv --preset default --out $(OUT) --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
@@ -34,22 +34,22 @@ docs: $(DOCS_STAMP)
 	$(BIN)/python -m mkdocs build --strict --clean
 
 demo: $(STAMP)
-	$(BIN)/python -m experiments.equivalence
+	$(BIN)/python -m experiments.equivalence --overwrite
 
 # Every experiment at its default preset, the 2-D digit study (issue 12: learn_conv on the
 # 5,000 real MNIST digits, 5 seeds), then docs/results + docs/figures refreshed and the
 # README's result tables rendered from them.
 figures: $(STAMP)
-	$(BIN)/python -m experiments.all --preset default --out $(OUT) --no-progress
-	$(BIN)/python -m experiments.learn_conv --preset default --dataset mnist --out $(OUT) --no-progress
-	$(BIN)/python -m experiments.learn_conv --preset default --dataset mnist_shuffled --out $(OUT) --no-progress
+	$(BIN)/python -m experiments.all --preset default --out $(OUT) --no-progress --overwrite
+	$(BIN)/python -m experiments.learn_conv --preset default --dataset mnist --out $(OUT) --no-progress --overwrite
+	$(BIN)/python -m experiments.learn_conv --preset default --dataset mnist_shuffled --out $(OUT) --no-progress --overwrite
 	$(BIN)/python -m experiments.report --refresh $(OUT)
 
 report: $(STAMP)
 	$(BIN)/python -m experiments.report
 
 smoke: $(STAMP)
-	$(BIN)/python -m experiments.all --preset smoke --out $(OUT)/smoke
+	$(BIN)/python -m experiments.all --preset smoke --out $(OUT)/smoke --overwrite
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --suite cpu --out benchmarks/results_cpu.json

@@ -1,15 +1,18 @@
 """Runs every experiment at one preset, in order, into one output folder.
 
-    python -m experiments.all --preset default --out results      # `make figures`
-    python -m experiments.all --preset smoke --out results/smoke  # `make smoke`
+    python -m experiments.all --preset default --out results --overwrite      # `make figures`
+    python -m experiments.all --preset smoke --out results/smoke --overwrite  # `make smoke`
 
 Order: equivalence, learn_conv, mnist1d_table, nlgp_localization, ecnn,
 sample_efficiency. Each is called in-process as ``experiments.NAME.main(argv)`` with
-``--preset``, ``--out``, ``--seed`` and, where given, ``--devices``, ``--no-progress`` and
-``--resume`` passed through (``equivalence`` has no presets and gets only ``--out`` and
-``--seed``); each uses its own default dataset. A module that is missing (not written
-yet) or fails is reported and skipped, the others still run; the exit status is 1 if any
-experiment failed or was missing, else 0. ``--only a,b`` / ``--skip a,b`` pick a subset.
+``--preset``, ``--out``, ``--seed`` and, where given, ``--devices``, ``--no-progress``,
+``--resume`` and ``--overwrite`` passed through (``equivalence`` has no presets and gets
+only ``--out``, ``--seed`` and ``--overwrite``); each uses its own default dataset. A
+module that is missing (not written yet) or fails is reported and skipped, the others
+still run; the exit status is 1 if any experiment failed or was missing, else 0. An
+experiment whose results JSON is already in ``--out`` refuses to run (its status: exit
+status 2) unless ``--resume`` or ``--overwrite`` is given. ``--only a,b`` / ``--skip a,b``
+pick a subset.
 Writes ``OUT/all.json`` with the status and wall time of every experiment.
 """
 
@@ -34,6 +37,8 @@ NO_PRESET = ("equivalence",)
 def experiment_argv(name: str, args: argparse.Namespace) -> list[str]:
     """The command line passed to ``experiments.<name>.main``."""
     argv = ["--out", str(args.out), "--seed", str(args.seed)]
+    if args.overwrite:
+        argv.append("--overwrite")
     if name in NO_PRESET:
         return argv
     argv += ["--preset", args.preset]

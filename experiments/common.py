@@ -1,9 +1,19 @@
 """Command line, devices, data and output helpers shared by every experiment.
 
 Every experiment is ``python -m experiments.NAME --preset smoke|default|paper
-[--dataset D] [--data-path P] [--devices N] [--out DIR] [--resume] [--seed S]``
-and writes ``DIR/NAME.json`` plus PNG figures. Bad input never reaches JAX: it
-is rejected here with one clear line on stderr and exit status 2.
+[--dataset D] [--data-path P] [--devices N] [--out DIR] [--resume | --overwrite]
+[--seed S]`` and writes ``DIR/NAME.json`` plus PNG figures. Bad input never reaches JAX:
+it is rejected here with one clear line on stderr and exit status 2.
+
+Earlier results. An ``--out`` folder that already holds the experiment's results JSON
+(``results_file`` of :func:`run_cli`) is refused before any training, unless ``--resume``
+(continue the earlier run from its checkpoints) or ``--overwrite`` (start afresh and
+replace it) is given::
+
+    python -m experiments.learn_conv: error: --out: results already holds learn_conv.json
+    from an earlier run; pass --resume to continue it or --overwrite to replace it
+
+(one line on stderr, exit status 2).
 """
 
 from __future__ import annotations
@@ -49,6 +59,9 @@ def build_parser(name: str, description: str, *, datasets: Sequence[str] | None 
                    help="override a field of the preset (repeatable), e.g. --set epochs=5")
     p.add_argument("--resume", action="store_true",
                    help="continue from the last checkpoint in OUT/checkpoints/NAME")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh and replace the results of an earlier run in OUT "
+                        "(without it, or --resume, such a folder is refused)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(_datasets=tuple(datasets or ()), _name=name)
     return p
@@ -76,6 +89,9 @@ def validate_args(args: argparse.Namespace) -> argparse.Namespace:
         elif args.data_path:
             raise CLIError(f"--data-path: only used with {', '.join(FILE_DATASETS)}; "
                            f"--dataset {args.dataset} is generated offline")
+    if getattr(args, "overwrite", False) and args.resume:
+        raise CLIError("--overwrite: expected either --resume (continue the earlier run) or "
+                       "--overwrite (replace it), got both")
     if args.seed < 0:
         raise CLIError(f"--seed: expected an int >= 0, got {args.seed}")
     if args.seeds is not None and args.seeds < 1:
@@ -90,13 +106,40 @@ def validate_args(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def check_earlier_results(args: argparse.Namespace, results_file: str) -> None:
+    """Refuses an ``--out`` that holds ``results_file`` unless ``--resume``/``--overwrite``.
+
+    Raises:
+      CLIError: ``--out: OUT already holds FILE from an earlier run; pass --resume to
+        continue it or --overwrite to replace it``.
+    """
+    if args.resume or getattr(args, "overwrite", False):
+        return
+    if (Path(args.out) / results_file).exists():
+        raise CLIError(f"--out: {args.out} already holds {results_file} from an earlier run; "
+                       "pass --resume to continue it or --overwrite to replace it")
+
+
 def run_cli(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser,
-            argv: Sequence[str] | None = None):
-    """Parses ``argv``, validates, runs ``main(args)``; user errors exit with status 2."""
+            argv: Sequence[str] | None = None, *,
+            results_file: str | Callable[[argparse.Namespace], str] | None = None):
+    """Parses ``argv``, validates, runs ``main(args)``; user errors exit with status 2.
+
+    Args:
+      main: the experiment, ``args -> results``.
+      parser: from :func:`build_parser`.
+      argv: the command line (``None``: ``sys.argv[1:]``).
+      results_file: the name of the experiment's results JSON inside ``--out`` (or
+        ``args -> name``, when it depends on the flags); if that file exists, the run is
+        refused before ``main`` (:func:`check_earlier_results`). ``None``: no check.
+    """
     args = parser.parse_args(argv)
     args._argv = list(sys.argv[1:] if argv is None else argv)  # for the results' provenance
     try:
         validate_args(args)
+        if results_file is not None:
+            check_earlier_results(args, results_file(args) if callable(results_file)
+                                  else results_file)
         return main(args)
     except CLIError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)

@@ -28,6 +28,16 @@ accuracy, accuracy at the embedding, conv distance, embedding error) and
 ``ecnn.comparisons`` (paired differences in test accuracy, with their 95% CI); ``main()``
 prints both.
 
+Resume. With ``--resume`` every training run checkpoints each epoch (orbax, via
+:func:`jaxcnn.train.train_seeds`) under ``DIR/checkpoints/ecnn/PRESET-RUN/`` (``RUN``:
+``cnn``, ``relax_R``, ``fc_scratch``), and the CNN snapshots at the relax epochs are saved
+as ``DIR/checkpoints/ecnn/PRESET-cnn/snapshots/seed<S>-epoch<E>.npz``; rerunning the same
+command with ``--resume`` after a crash continues from the latest checkpoints (runs that
+finished are restored, not retrained) and gives the results of an uninterrupted run. Each
+arm records ``resumed_from`` (the epoch it was restored at, ``None`` for a fresh run);
+the top-level ``resumed_from`` maps the resumed arms to theirs (``None``: nothing
+resumed). Without ``--resume`` nothing is checkpointed.
+
 Writes ``DIR/ecnn.json``, ``DIR/ecnn_relax.png`` (final accuracy vs relax epoch) and
 ``DIR/ecnn_conv_distance.png`` (distance to the conv subspace during training).
 """
@@ -37,6 +47,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import time
 from pathlib import Path
 
@@ -47,11 +58,13 @@ import optax
 from flax import nnx
 
 from jaxcnn import metrics, models, stats
+from jaxcnn._io import atomic_write
 from jaxcnn.train import TrainConfig, train_seeds
 
 from experiments import plots
-from experiments.common import (CLIError, build_parser, format_table, load_data, run_cli,
-                                resolve_preset, save_figure, save_json, seed_list)
+from experiments.common import (CLIError, build_parser, checkpoint_dir, format_table,
+                                load_data, resolve_preset, run_cli, save_figure, save_json,
+                                seed_list)
 from experiments.configs.ecnn import PRESETS, ECNNConfig
 from experiments.provenance import provenance
 
@@ -120,10 +133,55 @@ def embed_checked(cnn: nnx.Module, data: dict, cfg: ECNNConfig) -> tuple[nnx.Mod
     return fc, check
 
 
-def train_config(cfg: ECNNConfig, args: argparse.Namespace, epochs: int) -> TrainConfig:
-    """The trainer settings shared by every run (``train_seeds`` sets each replica's seed)."""
+def run_checkpoint_dir(args: argparse.Namespace, run_name: str) -> str | None:
+    """``OUT/checkpoints/ecnn/PRESET-RUN`` with ``--resume``, else ``None`` (no checkpoints)."""
+    return checkpoint_dir(args, f"{args.preset}-{run_name}") if args.resume else None
+
+
+def train_config(cfg: ECNNConfig, args: argparse.Namespace, epochs: int,
+                 run_name: str) -> TrainConfig:
+    """The trainer settings shared by every run (``train_seeds`` sets each replica's seed);
+    with ``--resume``, checkpoints every epoch in :func:`run_checkpoint_dir` and resumes."""
+    ckpt = run_checkpoint_dir(args, run_name)
+    extra = {} if ckpt is None else {"checkpoint_dir": ckpt, "resume": True,
+                                     "checkpoint_every": 1}
     return TrainConfig(epochs=epochs, batch_size=cfg.batch_size, devices=args.devices,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, **extra)
+
+
+def _resumed_from(res: dict) -> int | None:
+    """The epoch ``train_seeds`` restored its replicas at (``None``: a fresh run)."""
+    return res["per_seed"][0].get("resumed_from")
+
+
+def _snapshot_path(folder: str, seed: int, epoch: int) -> str:
+    return os.path.join(folder, f"seed{seed}-epoch{epoch}.npz")
+
+
+def save_snapshot(model: nnx.Module, folder: str, seed: int, epoch: int) -> None:
+    """Writes the state of ``model`` (its leaves in tree order) atomically as an ``.npz``."""
+    leaves = jax.tree.leaves(nnx.state(model))
+    with atomic_write(_snapshot_path(folder, seed, epoch)) as f:
+        np.savez(f, **{f"{i:05d}": np.asarray(x) for i, x in enumerate(leaves)})
+
+
+def load_snapshot(cfg: ECNNConfig, folder: str, seed: int, epoch: int) -> nnx.Module:
+    """The CNN of seed ``seed`` after ``epoch`` epochs, from :func:`save_snapshot`'s file.
+
+    Raises:
+      CLIError: the file is missing (names ``--resume`` and the file).
+    """
+    path = _snapshot_path(folder, seed, epoch)
+    if not os.path.isfile(path):
+        raise CLIError(f"--resume: expected the CNN snapshot {path} of the earlier run, "
+                       "got no such file; rerun without --resume (with --overwrite)")
+    model = build_cnn(cfg, seed)
+    state = nnx.state(model)
+    leaves, treedef = jax.tree.flatten(state)
+    with np.load(path) as z:
+        new = [jnp.asarray(z[f"{i:05d}"], dtype=x.dtype) for i, x in enumerate(leaves)]
+    nnx.update(model, jax.tree.unflatten(treedef, new))
+    return model
 
 
 # ----------------------------------------------------------------------------- runs
@@ -140,14 +198,19 @@ def train_cnn(cfg: ECNNConfig, data: dict, args: argparse.Namespace,
               seeds: list[int]) -> tuple[dict, dict[int, dict[int, nnx.Module]]]:
     """Trains one CNN per seed for the whole budget, snapshotting each at the relax epochs.
 
+    With ``--resume`` the snapshots are also saved as files (:func:`save_snapshot`) and
+    those of epochs a resumed run did not retrain are read back from them.
+
     Returns:
       ``(arm, snapshots)``: ``arm = {"per_seed": [{"seed", "test_acc", "curves": {"epoch",
-      "test_acc"}}], "test_acc": summary, "num_params", "wall_time"}`` and
+      "test_acc"}}], "test_acc": summary, "num_params", "wall_time", "resumed_from"}`` and
       ``snapshots[seed][epoch]``, a copy of seed ``seed``'s CNN after ``epoch`` epochs.
     """
     snapshots: dict[int, dict[int, nnx.Module]] = {s: {} for s in seeds}
     owner: dict[int, int] = {}  # id(replica model) -> seed
     relax = set(cfg.relax_epochs)
+    ckpt = run_checkpoint_dir(args, "cnn")
+    folder = None if ckpt is None else os.path.join(ckpt, "snapshots")
 
     def make(seed):
         cnn = build_cnn(cfg, seed)
@@ -157,17 +220,25 @@ def train_cnn(cfg: ECNNConfig, data: dict, args: argparse.Namespace,
 
     def snapshot(epoch, model):
         if epoch in relax:
-            snapshots[owner[id(model)]][epoch] = nnx.clone(model)
+            seed = owner[id(model)]
+            snapshots[seed][epoch] = nnx.clone(model)
+            if folder is not None:  # before this epoch's checkpoint: never missing on resume
+                save_snapshot(model, folder, seed, epoch)
         return None
 
     cnns, res = train_seeds(make, optimizer(cfg), data, seeds=seeds,
-                            config=train_config(cfg, args, cfg.epochs), callbacks=[snapshot])
+                            config=train_config(cfg, args, cfg.epochs, "cnn"),
+                            callbacks=[snapshot])
+    if folder is not None:
+        for s in seeds:
+            for r in sorted(relax - set(snapshots[s])):
+                snapshots[s][r] = load_snapshot(cfg, folder, s, r)
     per_seed = [{"seed": s, "test_acc": 100 * r["final"]["test_acc"],
                  "curves": {"epoch": r["curves"]["epoch"],
                             "test_acc": [100 * a for a in r["curves"]["test_acc"]]}}
                 for s, r in zip(seeds, res["per_seed"])]
     arm = {"per_seed": per_seed, "num_params": models.count_params(cnns[0]),
-           "wall_time": res["wall_time"]}
+           "wall_time": res["wall_time"], "resumed_from": _resumed_from(res)}
     return _with_summaries(arm, ("test_acc",)), snapshots
 
 
@@ -179,7 +250,8 @@ def relax_run(cfg: ECNNConfig, data: dict, args: argparse.Namespace, seeds: list
       ``{"relax_epoch", "per_seed": [{"seed", "embedding", "test_acc_at_embedding",
       "test_acc", "final_conv_distance", "curves": {"epoch", "test_acc",
       "conv_distance"}}], "test_acc", "test_acc_at_embedding", "final_conv_distance"
-      (summaries over seeds), "max_embedding_diff", "num_params", "wall_time"}``.
+      (summaries over seeds), "max_embedding_diff", "num_params", "wall_time",
+      "resumed_from"}``.
     """
     t0 = time.perf_counter()
     fcs, per_seed = {}, []
@@ -189,11 +261,12 @@ def relax_run(cfg: ECNNConfig, data: dict, args: argparse.Namespace, seeds: list
         per_seed.append({"seed": s, "embedding": check, "test_acc_at_embedding": acc0,
                          "curves": {"epoch": [relax], "test_acc": [acc0],
                                     "conv_distance": [check["conv_distance_at_embedding"]]}})
-    remaining = cfg.epochs - relax
+    remaining, resumed_from = cfg.epochs - relax, None
     if remaining > 0:
         _, res = train_seeds(lambda s: fcs[s], optimizer(cfg), data, seeds=seeds,
-                             config=train_config(cfg, args, remaining),
+                             config=train_config(cfg, args, remaining, f"relax_{relax}"),
                              callbacks=[conv_distance_callback(cfg)])
+        resumed_from = _resumed_from(res)
         for p, r in zip(per_seed, res["per_seed"]):
             cur = r["curves"]
             p["curves"]["epoch"] += [relax + e for e in cur["epoch"]]
@@ -207,7 +280,7 @@ def relax_run(cfg: ECNNConfig, data: dict, args: argparse.Namespace, seeds: list
                                          p["embedding"]["max_abs_diff_train"])
                                      for p in per_seed),
            "num_params": models.count_params(fcs[seeds[0]]),
-           "wall_time": time.perf_counter() - t0}
+           "wall_time": time.perf_counter() - t0, "resumed_from": resumed_from}
     return _with_summaries(arm, ("test_acc", "test_acc_at_embedding", "final_conv_distance"))
 
 
@@ -218,7 +291,8 @@ def scratch_run(cfg: ECNNConfig, data: dict, args: argparse.Namespace,
     Returns:
       ``{"per_seed": [{"seed", "test_acc", "final_conv_distance", "curves": {"epoch",
       "test_acc", "conv_distance"}}], "test_acc", "final_conv_distance" (summaries),
-      "num_params", "wall_time"}`` (the curves start at epoch 0, with no accuracy).
+      "num_params", "wall_time", "resumed_from"}`` (the curves start at epoch 0, with no
+      accuracy).
     """
     d0 = {}
 
@@ -228,7 +302,7 @@ def scratch_run(cfg: ECNNConfig, data: dict, args: argparse.Namespace,
         return fc
 
     fcs, res = train_seeds(make, optimizer(cfg), data, seeds=seeds,
-                           config=train_config(cfg, args, cfg.epochs),
+                           config=train_config(cfg, args, cfg.epochs, "fc_scratch"),
                            callbacks=[conv_distance_callback(cfg)])
     per_seed = []
     for s, r in zip(seeds, res["per_seed"]):
@@ -239,8 +313,16 @@ def scratch_run(cfg: ECNNConfig, data: dict, args: argparse.Namespace,
                                     "test_acc": [None] + [100 * a for a in cur["test_acc"]],
                                     "conv_distance": [d0[s]] + cur["conv_distance"]}})
     arm = {"per_seed": per_seed, "num_params": models.count_params(fcs[0]),
-           "wall_time": res["wall_time"]}
+           "wall_time": res["wall_time"], "resumed_from": _resumed_from(res)}
     return _with_summaries(arm, ("test_acc", "final_conv_distance"))
+
+
+def resumed_arms(cnn: dict, relax: list[dict], scratch: dict) -> dict | None:
+    """``{arm: epoch}`` of the arms restored from checkpoints (``None``: none was)."""
+    arms = {"cnn": cnn, **{f"relax_{r['relax_epoch']}": r for r in relax},
+            "fc_scratch": scratch}
+    out = {k: a["resumed_from"] for k, a in arms.items() if a["resumed_from"] is not None}
+    return out or None
 
 
 def _nan_to_none(d: dict) -> dict:
@@ -401,8 +483,6 @@ def run(args: argparse.Namespace, argv=None) -> dict:
     """
     cfg = resolve_preset(args, PRESETS)
     check_config(cfg)
-    if args.resume:
-        print("note: ecnn keeps no checkpoints; --resume reruns from the start")
     start = time.perf_counter()
     data = load_data(cfg.dataset, **({} if cfg.num_samples is None
                                       else {"num_samples": cfg.num_samples}))
@@ -416,6 +496,7 @@ def run(args: argparse.Namespace, argv=None) -> dict:
                "config": dataclasses.asdict(cfg), "cnn": cnn, "relax": relax,
                "fc_scratch": scratch,
                "max_embedding_diff": max(r["max_embedding_diff"] for r in relax),
+               "resumed_from": resumed_arms(cnn, relax, scratch),
                "device": str(jax.devices()[0]), "devices": args.devices or 1}
     results["comparisons"] = comparisons(results)
     results["wall_time"] = time.perf_counter() - start
@@ -432,7 +513,7 @@ def run(args: argparse.Namespace, argv=None) -> dict:
 def main(argv=None):
     """CLI entry point (see the module docstring)."""
     parser = build_parser(NAME, __doc__.splitlines()[0], datasets=None)
-    return run_cli(lambda args: run(args, argv), parser, argv)
+    return run_cli(lambda args: run(args, argv), parser, argv, results_file=f"{NAME}.json")
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv=None):
     parser = build_parser("equivalence", __doc__.splitlines()[0], datasets=None)
-    return run_cli(run, parser, argv)
+    return run_cli(run, parser, argv, results_file="equivalence.json")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ import argparse
 import dataclasses
 import math
 import os
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 
@@ -410,13 +411,17 @@ def run_specs(cfg: LearnConvConfig) -> list[RunSpec]:
 def checkpoint_config(args: argparse.Namespace, cfg: LearnConvConfig, run_name: str) -> dict:
     """``TrainConfig`` checkpoint fields: on with ``--resume`` or a checkpointing preset.
 
+    With ``--overwrite`` the checkpoints of an earlier run are deleted first.
+
     Raises:
       CLIError: a checkpointing preset finds checkpoints of an earlier run without
-        ``--resume``.
+        ``--resume`` or ``--overwrite``.
     """
     if not (args.resume or cfg.checkpoint):
         return {}
     path = checkpoint_dir(args, f"{args.preset}-{args.dataset}-{run_name}")
+    if getattr(args, "overwrite", False) and os.path.isdir(path):
+        shutil.rmtree(path)
     if not args.resume and os.path.isdir(path) and os.listdir(path):
         raise CLIError(f"--resume: {path} holds checkpoints of an earlier run; pass --resume "
                        "to continue it, or use another --out")
@@ -590,6 +595,12 @@ def run(args: argparse.Namespace) -> dict:
     return results
 
 
+def results_file(args: argparse.Namespace) -> str:
+    """The results JSON of a run in ``--out``: ``learn_conv.json`` on MNIST-1D,
+    ``learn_conv_<dataset>.json`` otherwise (:func:`results_stem`)."""
+    return f"{results_stem(args.dataset)}.json"
+
+
 def build_cli() -> argparse.ArgumentParser:
     """The common parser plus ``--models`` and ``--nlgp-shape``."""
     parser = build_parser(NAME, __doc__.splitlines()[0])
@@ -604,7 +615,7 @@ def build_cli() -> argparse.ArgumentParser:
 
 def main(argv=None):
     """CLI entry point: ``python -m experiments.learn_conv [flags]``."""
-    return run_cli(run, build_cli(), argv)
+    return run_cli(run, build_cli(), argv, results_file=results_file)
 
 
 if __name__ == "__main__":

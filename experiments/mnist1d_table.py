@@ -376,7 +376,7 @@ def run(args: argparse.Namespace) -> dict:
 def main(argv=None):
     """CLI entry point (see the module docstring)."""
     parser = build_parser(NAME, __doc__.splitlines()[0], datasets=None)
-    return run_cli(run, parser, argv)
+    return run_cli(run, parser, argv, results_file=f"{NAME}.json")
 
 
 if __name__ == "__main__":

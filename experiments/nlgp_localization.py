@@ -33,6 +33,18 @@ gain) and the IPR-vs-time curves (mean with a ± std band).
 test error vs ``t``), ``nlgp_localization.gain`` and ``nlgp_localization.comparisons``;
 ``main()`` prints them.
 
+Resume. With ``--resume`` every online-SGD run (the NLGP and GP main runs, each run of the
+gain sweep) saves its state -- parameters, chunk index, logged curves and the last logged
+weights, plus the run's description (seeds, keys, gain, preset) -- every
+:data:`CHECKPOINT_EVERY` chunks and at every logged time, atomically, to
+``DIR/checkpoints/nlgp_localization/PRESET-RUN/state.npz`` (``RUN``: ``nlgp``, ``gp``,
+``sweep<i>-nlgp``, ``sweep<i>-gp``); rerunning the same command with ``--resume`` after a
+crash continues each run from its file (finished runs are restored, not retrained) and
+gives the results of an uninterrupted run (the PRNG keys, the test sets and the rest of
+the network state are recomputed from the seeds). The top-level ``resumed_from`` maps the
+resumed runs to the chunk they continued from (``None``: nothing resumed). Without
+``--resume`` nothing is saved.
+
 Writes ``DIR/nlgp_localization.json`` and the figures ``nlgp_ipr_vs_time.png`` (the
 paper's headline figure), ``nlgp_receptive_fields.png`` and ``nlgp_ipr_vs_gain.png``.
 """
@@ -42,7 +54,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import json
 import math
+import os
 import time
 
 import jax
@@ -52,13 +66,17 @@ from flax import nnx
 
 from jaxcnn import data as jdata
 from jaxcnn import metrics, models, stats
+from jaxcnn._io import atomic_write
 
-from experiments.common import (CLIError, build_parser, format_table, run_cli, save_figure,
-                                resolve_preset, save_json, seed_list)
+from experiments.common import (CLIError, build_parser, checkpoint_dir, format_table, run_cli,
+                                save_figure, resolve_preset, save_json, seed_list)
 from experiments.configs.nlgp_localization import PRESETS, NLGPConfig
 from experiments.provenance import provenance
 
 NAME = "nlgp_localization"
+
+#: With ``--resume``, a run's state is saved every this many chunks (and at every log).
+CHECKPOINT_EVERY = 20
 
 #: Published reference (Ingrosso & Goldt 2022, D = 400): mean IPR at t = 1e2 and 1e4.
 PUBLISHED_IPR = {"D": 400, "t": (1e2, 1e4), "nlgp": (0.008, 0.055), "gp": (0.008, 0.008)}
@@ -209,9 +227,28 @@ def _mean_std(rows: list[list[float]]) -> dict:
     return {"mean": a.mean(0).tolist(), "std": std.tolist()}
 
 
+def save_online_state(path: str, params: nnx.State, state: dict) -> None:
+    """Writes ``params`` (leaves in tree order) and the JSON-able ``state`` atomically as
+    one ``.npz`` (``state`` under the key ``"state"``)."""
+    leaves = jax.tree.leaves(params)
+    with atomic_write(path) as f:
+        np.savez(f, state=np.asarray(json.dumps(state)),
+                 **{f"p{i:05d}": np.asarray(x) for i, x in enumerate(leaves)})
+
+
+def load_online_state(path: str, params: nnx.State) -> tuple[nnx.State, dict]:
+    """``(params, state)`` from :func:`save_online_state`'s file; ``params`` is the
+    template (structure and dtypes)."""
+    leaves, treedef = jax.tree.flatten(params)
+    with np.load(path) as z:
+        state = json.loads(str(z["state"]))
+        new = [jnp.asarray(z[f"p{i:05d}"], dtype=x.dtype) for i, x in enumerate(leaves)]
+    return jax.tree.unflatten(treedef, new), state
+
+
 def train_online(cfg: NLGPConfig, keys: jax.Array, *, gain: float, gaussian: bool,
                  time_max: float, seeds: list[int] | None = None,
-                 progress: bool = False) -> dict:
+                 progress: bool = False, checkpoint: str | None = None) -> dict:
     """Trains one two-layer net per key by online SGD (all at once) and logs IPR / test error.
 
     Replica ``s`` is exactly the single-network run of ``keys[s]``: ``k_init, k_test,
@@ -227,16 +264,21 @@ def train_online(cfg: NLGPConfig, keys: jax.Array, *, gain: float, gaussian: boo
       time_max: training length in ``t = samples / D``.
       seeds: labels of the replicas (default ``0 .. S-1``), stored per seed.
       progress: print one line per checkpoint (means over seeds).
+      checkpoint: a state file (:func:`save_online_state`), written every
+        :data:`CHECKPOINT_EVERY` chunks and at every log; if it exists, the run continues
+        from it. ``None``: no checkpoints.
 
     Returns:
       ``{"t": [...], "per_seed": [{"seed", "ipr_mean": [...], "ipr_units": [[...]],
       "test_mse": [...], "test_error": [...], "final_ipr", "final_test_error"}],
       "ipr_mean": {"mean": [...], "std": [...]}, "test_error": {"mean", "std"} (over seeds,
       per time), "final_ipr": [per seed], "final_test_error": [per seed],
-      "weights": [per seed (D, K) list], "wall_time": s}``.
+      "weights": [per seed (D, K) list], "wall_time": s, "resumed_from": the chunk index
+      a resumed run continued from, else None}``.
 
     Raises:
       FloatingPointError: the test MSE of some seed became non-finite (names the seed).
+      CLIError: ``checkpoint`` holds the state of a different run (names ``--resume``).
     """
     num = int(keys.shape[0])
     seeds = list(range(num)) if seeds is None else list(seeds)
@@ -269,14 +311,39 @@ def train_online(cfg: NLGPConfig, keys: jax.Array, *, gain: float, gaussian: boo
                   f"t={t_axis[-1]:9.1f}  IPR={float(iprs.mean()):.4f}  "
                   f"test err={float(err.mean()):.3f}", flush=True)
 
+    meta = {"seeds": seeds, "gain": float(gain), "gaussian": bool(gaussian),
+            "time_max": float(time_max), "config": repr(cfg),
+            "key_data": np.asarray(jax.random.key_data(keys)).tolist()}
+
+    def save(done):
+        if checkpoint is not None:
+            save_online_state(checkpoint, params, {
+                "meta": meta, "done": done, "t": t_axis, "curves": curves,
+                "weights": None if weights is None else np.asarray(weights).tolist()})
+
     t0 = time.perf_counter()
-    log(0)
-    done = 0
-    for target in checkpoint_chunks(cfg, time_max):
+    done, resumed_from, targets = 0, None, checkpoint_chunks(cfg, time_max)
+    if checkpoint is not None and os.path.isfile(checkpoint):
+        params, saved = load_online_state(checkpoint, params)
+        if saved["meta"] != meta:
+            raise CLIError(f"--resume: {checkpoint} holds the state of a different run "
+                           "(seeds, gain or preset); rerun without --resume (with "
+                           "--overwrite) or use another --out")
+        done = resumed_from = int(saved["done"])
+        t_axis, curves = saved["t"], saved["curves"]
+        weights = np.asarray(saved["weights"], np.float32)
+        targets = targets[len(t_axis) - 1:]  # the first log (t = 0) has no target
+    else:
+        log(0)
+        save(0)
+    for target in targets:
         while done < target:
             params = chunk(params, rest, lrs, k_train, jnp.int32(done), jnp.float32(gain))
             done += 1
+            if done % CHECKPOINT_EVERY == 0 and done < target:
+                save(done)
         log(done)
+        save(done)
     for c in curves:
         if not all(math.isfinite(v) for v in c["test_mse"]):
             raise FloatingPointError(f"online SGD diverged (seed {c['seed']}, gain={gain}, "
@@ -289,7 +356,7 @@ def train_online(cfg: NLGPConfig, keys: jax.Array, *, gain: float, gaussian: boo
             "final_ipr": [c["final_ipr"] for c in curves],
             "final_test_error": [c["final_test_error"] for c in curves],
             "weights": [np.asarray(wi).tolist() for wi in weights],
-            "wall_time": time.perf_counter() - t0}
+            "wall_time": time.perf_counter() - t0, "resumed_from": resumed_from}
 
 
 # ----------------------------------------------------------------------------- figures
@@ -412,12 +479,15 @@ def compare(nlgp: dict, gp: dict) -> dict:
 
 
 def gain_sweep(cfg: NLGPConfig, keys: jax.Array, main_runs: dict, *, seeds: list[int],
-               progress: bool = False) -> list[dict]:
+               progress: bool = False, checkpoint_for=None,
+               resumed: dict | None = None) -> list[dict]:
     """NLGP vs GP final IPR for each gain in ``cfg.gains``, every seed (reuses the main runs
     for the main gain when the sweep length equals the main run's).
 
     Gain ``i`` of seed ``s`` uses ``fold_in(keys[s], i)`` for both NLGP and GP. Returns one
-    ``{"gain", "time_max", **compare(nlgp, gp)}`` per gain.
+    ``{"gain", "time_max", **compare(nlgp, gp)}`` per gain. ``checkpoint_for(run_name)``
+    (``sweep<i>-nlgp`` / ``sweep<i>-gp``) gives the state file of a run (``None``: none);
+    ``resumed[run_name]`` is set to the chunk each resumed run continued from.
     """
     rows = []
     for i, g in enumerate(cfg.gains):
@@ -426,10 +496,14 @@ def gain_sweep(cfg: NLGPConfig, keys: jax.Array, main_runs: dict, *, seeds: list
             if g == cfg.gain and cfg.sweep_time_max == cfg.time_max:
                 runs[name] = main_runs[name]
             else:
+                run_name = f"sweep{i}-{name}"
                 runs[name] = train_online(
                     cfg, jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, i), gain=g,
                     gaussian=gaussian, time_max=cfg.sweep_time_max, seeds=seeds,
-                    progress=progress)
+                    progress=progress,
+                    checkpoint=checkpoint_for(run_name) if checkpoint_for else None)
+                if resumed is not None and runs[name]["resumed_from"] is not None:
+                    resumed[run_name] = runs[name]["resumed_from"]
         rows.append({"gain": float(g), "time_max": float(cfg.sweep_time_max),
                      **compare(runs["nlgp"], runs["gp"])})
     return rows
@@ -445,6 +519,20 @@ def check_config(cfg: NLGPConfig) -> None:
         raise CLIError(f"seeds: expected an int >= 1, got {cfg.seeds}")
 
 
+def run_checkpoint(args: argparse.Namespace):
+    """With ``--resume``: ``run_name -> OUT/checkpoints/nlgp_localization/PRESET-RUN/state.npz``
+    (folder created); without: ``None`` (no checkpoints)."""
+    if not args.resume:
+        return None
+
+    def path(run_name: str) -> str:
+        folder = checkpoint_dir(args, f"{args.preset}-{run_name}")
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, "state.npz")
+
+    return path
+
+
 def run(args: argparse.Namespace, argv=None) -> dict:
     """Runs the preset for every seed: NLGP vs GP curves, receptive fields, gain sweep;
     saves JSON + PNGs. ``argv`` (what ``main`` got) goes into the provenance record."""
@@ -453,18 +541,21 @@ def run(args: argparse.Namespace, argv=None) -> dict:
     progress = not args.no_progress
     if args.devices not in (None, 1):
         print("note: online SGD runs on one device; --devices is ignored")
-    if args.resume:
-        print("note: nlgp_localization keeps no checkpoints; --resume reruns from the start")
     start = time.perf_counter()
     seeds = seed_list(args, cfg.seeds)
     split = jax.vmap(jax.random.split)(jax.vmap(jax.random.key)(jnp.asarray(seeds)))
     k_main, k_sweep = split[:, 0], split[:, 1]
-    runs = {}
+    checkpoint_for = run_checkpoint(args)
+    runs, resumed = {}, {}
     for name, gaussian in (("nlgp", False), ("gp", True)):
         # same keys for both: same initial weights, white noise, labels and test noise
         runs[name] = train_online(cfg, k_main, gain=cfg.gain, gaussian=gaussian,
-                                  time_max=cfg.time_max, seeds=seeds, progress=progress)
-    sweep = gain_sweep(cfg, k_sweep, runs, seeds=seeds, progress=progress)
+                                  time_max=cfg.time_max, seeds=seeds, progress=progress,
+                                  checkpoint=checkpoint_for(name) if checkpoint_for else None)
+        if runs[name]["resumed_from"] is not None:
+            resumed[name] = runs[name]["resumed_from"]
+    sweep = gain_sweep(cfg, k_sweep, runs, seeds=seeds, progress=progress,
+                       checkpoint_for=checkpoint_for, resumed=resumed)
     d = input_dim(cfg)
     main_cmp = compare(runs["nlgp"], runs["gp"])
     diff = main_cmp["ipr_diff_nlgp_minus_gp"]
@@ -490,10 +581,12 @@ def run(args: argparse.Namespace, argv=None) -> dict:
         "overrides": getattr(args, "_overrides", {}),
         "config": dataclasses.asdict(cfg), "published": PUBLISHED_IPR,
         "summary": summary, "per_seed": main_cmp["per_seed"], "comparisons": comparisons,
-        "curves": {n: {k: v for k, v in r.items() if k not in ("weights", "wall_time")}
+        "curves": {n: {k: v for k, v in r.items()
+                       if k not in ("weights", "wall_time", "resumed_from")}
                    for n, r in runs.items()},
         "receptive_fields": {n: r["weights"] for n, r in runs.items()},
         "gain_sweep": sweep, "device": str(jax.devices()[0]),
+        "resumed_from": resumed or None,
         "wall_time": time.perf_counter() - start,
     }
     out = args.out
@@ -573,7 +666,7 @@ def print_tables(results: dict) -> None:
 def main(argv=None):
     """CLI entry point (see the module docstring)."""
     parser = build_parser(NAME, __doc__.splitlines()[0], datasets=None)
-    return run_cli(lambda args: run(args, argv), parser, argv)
+    return run_cli(lambda args: run(args, argv), parser, argv, results_file=f"{NAME}.json")
 
 
 if __name__ == "__main__":

@@ -301,7 +301,7 @@ def print_summary(results: dict) -> None:
 def main(argv=None):
     """CLI entry point: ``python -m experiments.sample_efficiency [flags]``."""
     parser = build_parser(NAME, __doc__.splitlines()[0], datasets=SUPPORTED)
-    return run_cli(run, parser, argv)
+    return run_cli(run, parser, argv, results_file=f"{NAME}.json")
 
 
 if __name__ == "__main__":

@@ -257,11 +257,17 @@ def test_sample_efficiency_bad_input_exits_2(capsys, tmp_path, argv, flag, detai
 
 def test_all_passes_flags_through():
     args = all_experiments.argparse.Namespace(out="res", seed=3, preset="smoke", devices=1,
-                                              no_progress=True, resume=False)
+                                              no_progress=True, resume=False, overwrite=False)
     assert all_experiments.experiment_argv("learn_conv", args) == [
         "--out", "res", "--seed", "3", "--preset", "smoke", "--devices", "1", "--no-progress"]
     assert all_experiments.experiment_argv("equivalence", args) == ["--out", "res",
                                                                     "--seed", "3"]
+    args.overwrite = True
+    assert all_experiments.experiment_argv("ecnn", args) == [
+        "--out", "res", "--seed", "3", "--overwrite", "--preset", "smoke", "--devices", "1",
+        "--no-progress"]
+    assert all_experiments.experiment_argv("equivalence", args) == [
+        "--out", "res", "--seed", "3", "--overwrite"]
 
 
 def test_all_tolerates_a_missing_experiment(capsys):
