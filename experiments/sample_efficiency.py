@@ -30,6 +30,7 @@ import time
 
 import jax
 import numpy as np
+from flax import nnx
 
 from experiments import plots
 from experiments.common import (CLIError, DATASETS, build_parser, format_table, run_cli,
@@ -95,7 +96,7 @@ def train_point(model_key: str, n: int, order: str, data: dict, *,
     arch, opt = MODELS[model_key]
     in_shape = tuple(int(s) for s in data["x_train"].shape[1:])
     make = model_factory(arch, in_shape, num_classes, alpha=cfg.alpha, kernel_size=kernel_size)
-    probe = make(seeds[0])
+    probe = nnx.eval_shape(lambda: make(seeds[0]))  # structure only: tx needs its paths
     total_steps = cfg.epochs * (rows // cfg.batch_size)
     tx, opt_desc = make_optimizer(opt, cfg, total_steps=total_steps, model=probe)
     run_name = f"{order}-{model_key}-n{n}"

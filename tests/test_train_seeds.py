@@ -207,6 +207,14 @@ def test_max_replicas_groups_equal_one_program():
                                max_replicas=2)
     for a, b in zip(together["per_seed"], grouped["per_seed"]):
         assert a["final"]["test_loss"] == pytest.approx(b["final"]["test_loss"], rel=1e-5)
+    # Groups of one size reuse the compiled programs: two groups of 2, one trace each.
+    T.TRACE_COUNTS.clear()
+    _, pairs = T.train_seeds(make, make_tx(None), data, seeds=[0, 1, 2, 3], config=cfg,
+                             max_replicas=2)
+    assert T.TRACE_COUNTS["epoch"] == 1 and T.TRACE_COUNTS["eval_step"] == 1
+    assert [r["config"]["seed"] for r in pairs["per_seed"]] == [0, 1, 2, 3]
+    for a, b in zip(together["per_seed"], pairs["per_seed"][:3]):
+        assert a["final"]["test_loss"] == pytest.approx(b["final"]["test_loss"], rel=1e-5)
 
 
 def test_seeds_callbacks_and_pruning_per_replica():

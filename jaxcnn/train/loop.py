@@ -20,6 +20,9 @@ from jaxcnn._io import to_jsonable
 from jaxcnn.train.config import Callback, TrainConfig
 from jaxcnn.train.data import as_arrays
 from jaxcnn.train.run import FINAL_KEYS, Run
+
+#: The final metrics summarised over seeds by :func:`train_seeds`.
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
 from jaxcnn.train.sharding import is_key
 
 __all__ = ["train", "train_seeds"]
@@ -192,7 +195,7 @@ def _build_models(make_model: Callable[[int], nnx.Module], seeds: Sequence[int],
 def _summary(seeds: list[int], per_seed: list[dict], config: TrainConfig,
              max_replicas: int, t0: float) -> dict:
     finals = {k: np.array([r["final"][k] for r in per_seed], np.float64)
-              for k in FINAL_KEYS[2:]}
+              for k in METRICS}
     ddof = 1 if len(seeds) > 1 else 0
     return to_jsonable({
         "seeds": seeds, "config": dataclasses.asdict(config), "max_replicas": max_replicas,
@@ -268,15 +271,18 @@ def train_seeds(make_model: Callable[[int], nnx.Module], tx: optax.GradientTrans
             or max_replicas < 1:
         raise ValueError(f"max_replicas: expected an int >= 1 or None, got {max_replicas!r}")
     arrays = as_arrays(data)
-    models, per_seed, reference = [], [], None
+    models, per_seed, reference, programs = [], [], None, {}
     for i in range(0, len(seeds), max_replicas):
         group = seeds[i:i + max_replicas]
         group_models, reference = _build_models(make_model, group, reference)
         directory = None
         if config.checkpoint_dir is not None:
             directory = os.path.join(config.checkpoint_dir, f"seeds_{group[0]}-{group[-1]}")
+        # Groups of one size share their compiled programs (one trace, one compile).
         run = Run(group_models, tx, arrays, config=config,
-                  keys=[jax.random.key(s) for s in group], seeds=group, stacked=True)
+                  keys=[jax.random.key(s) for s in group], seeds=group, stacked=True,
+                  programs=programs.get(len(group)))
+        programs[len(group)] = run.programs
         per_seed += _fit(run, callbacks, directory, f"seeds {group[0]}-{group[-1]}")
         models += group_models
     return models, _summary(seeds, per_seed, config, int(max_replicas), t0)

@@ -24,6 +24,8 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxcnn._io import to_jsonable
+from jaxcnn.metrics import keypath_str
+from jaxcnn.models import count_params
 from jaxcnn.train.checkpoint import CheckpointManager
 from jaxcnn.train.config import Callback, NonFiniteLossError, TrainConfig
 from jaxcnn.train.data import DeviceData, check_targets
@@ -38,17 +40,6 @@ logger = logging.getLogger("jaxcnn.train")
 BUILTIN_CURVES = ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc",
                   "wall_time")
 FINAL_KEYS = ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc")
-
-
-def _keypath(path) -> str:
-    parts = [str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path]
-    if len(parts) > 1 and parts[-1] == "value":  # the array inside an nnx.Variable
-        parts.pop()
-    return "/".join(parts)
-
-
-def _num_params(params: Any) -> int:
-    return int(sum(np.prod(x.shape, dtype=np.int64) for x in jax.tree.leaves(params)))
 
 
 def _stack(trees: Sequence[Any]) -> Any:
@@ -77,11 +68,15 @@ class Run:
         keys: one data-order key per model.
         seeds: each replica's recorded seed.
         stacked: vmap over a leading replica axis (even for one model).
+        programs: the compiled programs of an earlier run of the same models (same
+            structure, transform, config and number of replicas) to reuse instead of
+            tracing and compiling them again (``train_seeds``' groups).
     """
 
     def __init__(self, models: Sequence[nnx.Module], tx: optax.GradientTransformation,
                  arrays: Mapping[str, np.ndarray], *, config: TrainConfig,
-                 keys: Sequence[jax.Array], seeds: Sequence[int], stacked: bool):
+                 keys: Sequence[jax.Array], seeds: Sequence[int], stacked: bool,
+                 programs: Programs | None = None):
         self.models, self.config, self.stacked = list(models), config, stacked
         self.seeds = [int(s) for s in seeds]
         self.mesh = make_mesh(config.devices)
@@ -100,7 +95,7 @@ class Run:
         self.key_impl = jax.random.key_impl(keys[0])
         key = _stack(keys) if stacked else keys[0]
         self.key = place_from_host(key, self.replicated)
-        self.programs = Programs(StepSpec(
+        self.programs = programs or Programs(StepSpec(
             graph_train=graph_train, graph_eval=graph_eval, tx=tx, loss=config.loss,
             batch_size=config.batch_size, eval_batch_size=eval_bs,
             num_eval_batches=-(-te["n_padded"] // eval_bs), shardings=self.shardings,
@@ -142,7 +137,7 @@ class Run:
         p_sh = param_sharding(self._params0[0], self.mesh, **shard)
         r_sh = param_sharding(self._rest0[0], self.mesh, **shard)
         o_sh = param_sharding(jax.eval_shape(tx.init, self._params0[0]), self.mesh, **shard)
-        self.param_specs = {_keypath(path): spec_as_list(s.spec) for path, s in
+        self.param_specs = {keypath_str(path): spec_as_list(s.spec) for path, s in
                             jax.tree_util.tree_leaves_with_path(p_sh)}
         init = tx.init
         params, rest = self._params0[0], self._rest0[0]
@@ -154,7 +149,7 @@ class Run:
         self.params = place_from_host(params, p_sh)
         self.rest = place_from_host(rest, r_sh)
         self.opt_state = jax.jit(init, out_shardings=o_sh)(self.params)
-        self.num_params = _num_params(self._params0[0])
+        self.num_params = count_params(self.models[0])
 
     def _new_results(self, seed: int, eval_bs: int) -> dict:
         tr, te = self.data.splits["train"], self.data.splits["test"]

@@ -204,7 +204,6 @@ class Programs:
         """Per-batch summed loss / correct / count over the test rows (eval mode)."""
         spec = self.spec
         ebs, n = spec.eval_batch_size, x.shape[0]
-        model_params = params
 
         def body(_, i):
             TRACE_COUNTS["eval_step"] += 1
@@ -214,7 +213,7 @@ class Programs:
             mask = (inside & valid[idx]).astype(jnp.float32)
             batch = jax.lax.with_sharding_constraint({"x": x[idx], "y": y[idx]},
                                                      spec.batch_sharding)
-            m = nnx.merge(spec.graph_eval, model_params, rest, copy=True)
+            m = nnx.merge(spec.graph_eval, params, rest, copy=True)
             per_example, correct = loss_and_correct(m(batch["x"]), batch["y"], spec.loss)
             return None, _sums(per_example, correct, mask)
 
