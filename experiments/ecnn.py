@@ -58,7 +58,7 @@ import optax
 from flax import nnx
 
 from jaxcnn import metrics, models, stats
-from jaxcnn._io import atomic_write
+from jaxcnn._io import read_tree_npz, write_tree_npz_atomic
 from jaxcnn.train import TrainConfig, train_seeds
 
 from experiments import plots
@@ -159,10 +159,8 @@ def _snapshot_path(folder: str, seed: int, epoch: int) -> str:
 
 
 def save_snapshot(model: nnx.Module, folder: str, seed: int, epoch: int) -> None:
-    """Writes the state of ``model`` (its leaves in tree order) atomically as an ``.npz``."""
-    leaves = jax.tree.leaves(nnx.state(model))
-    with atomic_write(_snapshot_path(folder, seed, epoch)) as f:
-        np.savez(f, **{f"{i:05d}": np.asarray(x) for i, x in enumerate(leaves)})
+    """Writes the state of ``model`` atomically as an ``.npz`` (:func:`write_tree_npz_atomic`)."""
+    write_tree_npz_atomic(_snapshot_path(folder, seed, epoch), nnx.state(model))
 
 
 def load_snapshot(cfg: ECNNConfig, folder: str, seed: int, epoch: int) -> nnx.Module:
@@ -176,11 +174,8 @@ def load_snapshot(cfg: ECNNConfig, folder: str, seed: int, epoch: int) -> nnx.Mo
         raise CLIError(f"--resume: expected the CNN snapshot {path} of the earlier run, "
                        "got no such file; rerun without --resume (with --overwrite)")
     model = build_cnn(cfg, seed)
-    state = nnx.state(model)
-    leaves, treedef = jax.tree.flatten(state)
-    with np.load(path) as z:
-        new = [jnp.asarray(z[f"{i:05d}"], dtype=x.dtype) for i, x in enumerate(leaves)]
-    nnx.update(model, jax.tree.unflatten(treedef, new))
+    state, _ = read_tree_npz(path, nnx.state(model))
+    nnx.update(model, jax.tree.map(jnp.asarray, state))
     return model
 
 

@@ -54,7 +54,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import math
 import os
 import time
@@ -66,7 +65,7 @@ from flax import nnx
 
 from jaxcnn import data as jdata
 from jaxcnn import metrics, models, stats
-from jaxcnn._io import atomic_write
+from jaxcnn._io import read_tree_npz, write_tree_npz_atomic
 
 from experiments.common import (CLIError, build_parser, checkpoint_dir, format_table, run_cli,
                                 save_figure, resolve_preset, save_json, seed_list)
@@ -228,22 +227,15 @@ def _mean_std(rows: list[list[float]]) -> dict:
 
 
 def save_online_state(path: str, params: nnx.State, state: dict) -> None:
-    """Writes ``params`` (leaves in tree order) and the JSON-able ``state`` atomically as
-    one ``.npz`` (``state`` under the key ``"state"``)."""
-    leaves = jax.tree.leaves(params)
-    with atomic_write(path) as f:
-        np.savez(f, state=np.asarray(json.dumps(state)),
-                 **{f"p{i:05d}": np.asarray(x) for i, x in enumerate(leaves)})
+    """Writes ``params`` and the JSON-able ``state`` atomically as one ``.npz``."""
+    write_tree_npz_atomic(path, params, meta=state)
 
 
 def load_online_state(path: str, params: nnx.State) -> tuple[nnx.State, dict]:
     """``(params, state)`` from :func:`save_online_state`'s file; ``params`` is the
     template (structure and dtypes)."""
-    leaves, treedef = jax.tree.flatten(params)
-    with np.load(path) as z:
-        state = json.loads(str(z["state"]))
-        new = [jnp.asarray(z[f"p{i:05d}"], dtype=x.dtype) for i, x in enumerate(leaves)]
-    return jax.tree.unflatten(treedef, new), state
+    tree, state = read_tree_npz(path, params)
+    return jax.tree.map(jnp.asarray, tree), state
 
 
 def train_online(cfg: NLGPConfig, keys: jax.Array, *, gain: float, gaussian: bool,
