@@ -271,18 +271,19 @@ def train_seeds(make_model: Callable[[int], nnx.Module], tx: optax.GradientTrans
             or max_replicas < 1:
         raise ValueError(f"max_replicas: expected an int >= 1 or None, got {max_replicas!r}")
     arrays = as_arrays(data)
-    models, per_seed, reference, programs = [], [], None, {}
+    models, per_seed, reference, programs, device_data = [], [], None, {}, None
     for i in range(0, len(seeds), max_replicas):
         group = seeds[i:i + max_replicas]
         group_models, reference = _build_models(make_model, group, reference)
         directory = None
         if config.checkpoint_dir is not None:
             directory = os.path.join(config.checkpoint_dir, f"seeds_{group[0]}-{group[-1]}")
-        # Groups of one size share their compiled programs (one trace, one compile).
+        # Groups share the dataset on the mesh, and groups of one size their compiled
+        # programs (one trace, one compile).
         run = Run(group_models, tx, arrays, config=config,
                   keys=[jax.random.key(s) for s in group], seeds=group, stacked=True,
-                  programs=programs.get(len(group)))
-        programs[len(group)] = run.programs
+                  programs=programs.get(len(group)), device_data=device_data)
+        programs[len(group)], device_data = run.programs, run.data
         per_seed += _fit(run, callbacks, directory, f"seeds {group[0]}-{group[-1]}")
         models += group_models
     return models, _summary(seeds, per_seed, config, int(max_replicas), t0)

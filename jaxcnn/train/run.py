@@ -71,21 +71,26 @@ class Run:
         programs: the compiled programs of an earlier run of the same models (same
             structure, transform, config and number of replicas) to reuse instead of
             tracing and compiling them again (``train_seeds``' groups).
+        device_data: the dataset already on this mesh (an earlier run's ``data``), so it
+            is not checked and transferred again.
     """
 
     def __init__(self, models: Sequence[nnx.Module], tx: optax.GradientTransformation,
                  arrays: Mapping[str, np.ndarray], *, config: TrainConfig,
                  keys: Sequence[jax.Array], seeds: Sequence[int], stacked: bool,
-                 programs: Programs | None = None):
+                 programs: Programs | None = None,
+                 device_data: DeviceData | None = None):
         self.models, self.config, self.stacked = list(models), config, stacked
         self.seeds = [int(s) for s in seeds]
         self.mesh = make_mesh(config.devices)
         self.replicated = NamedSharding(self.mesh, P())
         eval_bs = _eval_batch_size(config, self.mesh.shape["data"])
         graph_train, graph_eval = self._split_models()
-        check_targets(arrays, num_outputs=self._num_outputs(graph_eval, arrays),
-                      loss=config.loss)
-        self.data = DeviceData(arrays, self.mesh)
+        if device_data is None:
+            check_targets(arrays, num_outputs=self._num_outputs(graph_eval, arrays),
+                          loss=config.loss)
+            device_data = DeviceData(arrays, self.mesh)
+        self.data = device_data
         tr, te = self.data.splits["train"], self.data.splits["test"]
         self.n_steps = tr["n"] // config.batch_size
         if self.n_steps == 0:
