@@ -85,7 +85,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxcnn._io import to_jsonable
+from jaxcnn.io import to_jsonable
 
 __all__ = [
     "TrainConfig",

@@ -218,7 +218,7 @@ def checkpoint_dir(args: argparse.Namespace, run_name: str) -> str:
 
 def save_json(results: dict, out_dir: str | os.PathLike, name: str) -> Path:
     """Writes ``out_dir/name.json`` atomically (temp file + rename)."""
-    from jaxcnn._io import write_json_atomic
+    from jaxcnn.io import write_json_atomic
 
     path = Path(out_dir) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,7 @@ import optax
 from flax import nnx
 
 from jaxcnn import metrics, models, stats
-from jaxcnn._io import read_tree_npz, write_tree_npz_atomic
+from jaxcnn.io import read_tree_npz, write_tree_npz_atomic
 from jaxcnn.train import TrainConfig, train_seeds
 
 from experiments import plots

@@ -65,7 +65,7 @@ from flax import nnx
 
 from jaxcnn import data as jdata
 from jaxcnn import metrics, models, stats
-from jaxcnn._io import read_tree_npz, write_tree_npz_atomic
+from jaxcnn.io import read_tree_npz, write_tree_npz_atomic
 
 from experiments.common import (CLIError, build_parser, checkpoint_dir, format_table, run_cli,
                                 save_figure, resolve_preset, save_json, seed_list)

@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxcnn._io import read_json, write_bytes_atomic, write_json_atomic, write_text_atomic
+from jaxcnn.io import read_json, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 __all__ = [
     "EXPERIMENTS",

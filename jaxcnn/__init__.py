@@ -9,8 +9,6 @@ Submodules: ``jaxcnn.metrics``, ``jaxcnn.optim``, ``jaxcnn.nn``, ``jaxcnn.models
 ``jaxcnn.data``, ``jaxcnn.train`` (imported on first use).
 """
 
-import importlib
-
 from jaxcnn.conv import conv, dense, fc_as_conv, local_conv, mlp_conv
 from jaxcnn.embed import (
     conv_to_dense,
@@ -25,7 +23,8 @@ from jaxcnn.patches import extract_patches, output_shape
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("data", "embed", "metrics", "models", "nn", "optim", "stats", "train")
+_SUBMODULES = ("data", "embed", "io", "metrics", "models", "nn", "optim", "patches", "stats", "train",
+               "tree", "validation")
 
 __all__ = [
     "conv",
@@ -49,5 +48,7 @@ __all__ = [
 def __getattr__(name):
     # Lazy submodules: `import jaxcnn` stays light (no flax/optax import until used).
     if name in _SUBMODULES:
+        import importlib
+
         return importlib.import_module(f"jaxcnn.{name}")
     raise AttributeError(f"module 'jaxcnn' has no attribute {name!r}")

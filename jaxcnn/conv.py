@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxcnn import _shapes
-from jaxcnn._shapes import Geometry
-from jaxcnn.patches import _extract
+from jaxcnn import validation
+from jaxcnn.validation import Geometry
+from jaxcnn.patches import patches_from_geometry
 
 __all__ = ["dense", "conv", "local_conv", "mlp_conv", "fc_as_conv"]
 
@@ -51,14 +51,14 @@ def dense(x: jax.Array, w: jax.Array, b: jax.Array | None = None, *, precision=N
     """
     x, w = jnp.asarray(x), jnp.asarray(w)
     if w.ndim != 2:
-        raise _shapes._err("w", "a 2-D weight (in_features, out_features)", f"shape {w.shape}")
+        raise validation.error("w", "a 2-D weight (in_features, out_features)", f"shape {w.shape}")
     if x.ndim < 1 or x.shape[-1] != w.shape[0]:
-        raise _shapes._err("x", f"shape (*batch, {w.shape[0]}) to match w {tuple(w.shape)}",
+        raise validation.error("x", f"shape (*batch, {w.shape[0]}) to match w {tuple(w.shape)}",
                            f"shape {tuple(x.shape)}")
     y = jnp.matmul(x, w, precision=precision)
     if b is not None:
         b = jnp.asarray(b)
-        _shapes.check_shape(b, (w.shape[1],), name="b", what="(out_features,)")
+        validation.check_shape(b, (w.shape[1],), name="b", what="(out_features,)")
         y = y + b
     return y
 
@@ -133,7 +133,7 @@ def _map_chunks(f, x: jax.Array, chunk: int) -> jax.Array:
 
 def _shared_dense_over_patches(x, kernel, geom: Geometry, groups: int, precision):
     """``x: (B, *spatial, C_in) -> (B, *out, C_out)``: the shared dense map on every patch."""
-    patches = _extract(x, geom)  # (B, *out, K * C_in)
+    patches = patches_from_geometry(x, geom)  # (B, *out, K * C_in)
     lead = patches.shape[:-1]
     cout = kernel.shape[-1]
     dense_p = functools.partial(dense, precision=precision)
@@ -192,16 +192,16 @@ def conv(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None, *, stri
     """
     x, kernel = jnp.asarray(x), jnp.asarray(kernel)
     if kernel.ndim < 3:
-        raise _shapes._err("kernel", "shape (*kernel_size, C_in // groups, C_out) with >= 1 "
+        raise validation.error("kernel", "shape (*kernel_size, C_in // groups, C_out) with >= 1 "
                            "spatial dim", f"shape {tuple(kernel.shape)}")
     n = kernel.ndim - 2
-    _shapes.check_input(x, n)
-    groups = _shapes.check_groups(groups, x.shape[-1], kernel.shape[-1], kernel.shape[-2])
-    geom = _shapes.geometry(x.shape[-n - 1:-1], kernel.shape[:n], strides=strides,
+    validation.check_input(x, n)
+    groups = validation.check_groups(groups, x.shape[-1], kernel.shape[-1], kernel.shape[-2])
+    geom = validation.geometry(x.shape[-n - 1:-1], kernel.shape[:n], strides=strides,
                             padding=padding, dilation=dilation)
     if bias is not None:
         bias = jnp.asarray(bias)
-        _shapes.check_shape(bias, (kernel.shape[-1],), name="bias", what="(C_out,)")
+        validation.check_shape(bias, (kernel.shape[-1],), name="bias", what="(C_out,)")
     return _conv(x, kernel, bias, geom, groups, precision)
 
 
@@ -210,7 +210,7 @@ def conv(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None, *, stri
 
 @functools.partial(jax.jit, static_argnames=("geom", "precision"))
 def _local_conv(x, kernel, bias, geom: Geometry, precision):
-    patches = _extract(x, geom)  # (*b, *out, K * C_in)
+    patches = patches_from_geometry(x, geom)  # (*b, *out, K * C_in)
     n = geom.ndim
     lead, out = patches.shape[:-n - 1], geom.out_spatial
     positions = math.prod(out)
@@ -247,19 +247,19 @@ def local_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None, *
     """
     x, kernel = jnp.asarray(x), jnp.asarray(kernel)
     if kernel.ndim < 4 or kernel.ndim % 2:
-        raise _shapes._err("kernel", "shape (*out_spatial, *kernel_size, C_in, C_out) with "
+        raise validation.error("kernel", "shape (*out_spatial, *kernel_size, C_in, C_out) with "
                            "equal numbers of out_spatial and kernel dims",
                            f"shape {tuple(kernel.shape)}")
     n = (kernel.ndim - 2) // 2
-    _shapes.check_input(x, n, kernel.shape[-2])
-    geom = _shapes.geometry(x.shape[-n - 1:-1], kernel.shape[n:2 * n], strides=strides,
+    validation.check_input(x, n, kernel.shape[-2])
+    geom = validation.geometry(x.shape[-n - 1:-1], kernel.shape[n:2 * n], strides=strides,
                             padding=padding, dilation=dilation)
-    _shapes.check_shape(kernel, (*geom.out_spatial, *geom.kernel_size, *kernel.shape[-2:]),
+    validation.check_shape(kernel, (*geom.out_spatial, *geom.kernel_size, *kernel.shape[-2:]),
                         name="kernel", what="(*out_spatial, *kernel_size, C_in, C_out) for "
                         f"output spatial shape {geom.out_spatial}")
     if bias is not None:
         bias = jnp.asarray(bias)
-        _shapes.check_shape(bias, (*geom.out_spatial, kernel.shape[-1]), name="bias",
+        validation.check_shape(bias, (*geom.out_spatial, kernel.shape[-1]), name="bias",
                             what="(*out_spatial, C_out)")
     return _local_conv(x, kernel, bias, geom, precision)
 
@@ -276,7 +276,7 @@ def _layer_arrays(layer, i: int):
     else:
         w, b = layer, None
     if w is None:
-        raise _shapes._err(f"layers[{i}]", "a (w, b) pair, a dict with 'kernel'/'w', or an array",
+        raise validation.error(f"layers[{i}]", "a (w, b) pair, a dict with 'kernel'/'w', or an array",
                            type(layer).__name__)
     return jnp.asarray(w), (None if b is None else jnp.asarray(b))
 
@@ -311,31 +311,31 @@ def mlp_conv(x: jax.Array, layers, *, kernel_size, strides=1, padding="VALID", d
       >>> mlp_conv(x, layers, kernel_size=(3, 3)).shape
       (2, 6, 6, 10)
     """
-    ks = _shapes.kernel_size_tuple(kernel_size)
+    ks = validation.kernel_size_tuple(kernel_size)
     n = len(ks)
     x = jnp.asarray(x)
-    _shapes.check_input(x, n)
+    validation.check_input(x, n)
     if not isinstance(layers, Sequence) or len(layers) == 0:
-        raise _shapes._err("layers", "a non-empty sequence of (w, b) pairs", layers)
+        raise validation.error("layers", "a non-empty sequence of (w, b) pairs", layers)
     params = [_layer_arrays(layer, i) for i, layer in enumerate(layers)]
     w0, b0 = params[0]
     if w0.ndim == n + 2:
-        _shapes.check_shape(w0, (*ks, x.shape[-1], w0.shape[-1]), name="layers[0]",
+        validation.check_shape(w0, (*ks, x.shape[-1], w0.shape[-1]), name="layers[0]",
                             what="(*kernel_size, C_in, H_1)")
         params[0] = (w0.reshape(math.prod(w0.shape[:-1]), w0.shape[-1]), b0)
     features = math.prod(ks) * x.shape[-1]
     for i, (w, b) in enumerate(params):
         if w.ndim != 2:
-            raise _shapes._err(f"layers[{i}]", f"a 2-D weight ({features}, out_features)",
+            raise validation.error(f"layers[{i}]", f"a 2-D weight ({features}, out_features)",
                                f"shape {tuple(w.shape)}")
-        _shapes.check_shape(w, (features, w.shape[1]), name=f"layers[{i}]",
+        validation.check_shape(w, (features, w.shape[1]), name=f"layers[{i}]",
                             what="weight (in_features, out_features)")
         if b is not None:
-            _shapes.check_shape(b, (w.shape[1],), name=f"layers[{i}]", what="bias (out_features,)")
+            validation.check_shape(b, (w.shape[1],), name=f"layers[{i}]", what="bias (out_features,)")
         features = w.shape[1]
-    geom = _shapes.geometry(x.shape[-n - 1:-1], ks, strides=strides, padding=padding,
+    geom = validation.geometry(x.shape[-n - 1:-1], ks, strides=strides, padding=padding,
                             dilation=dilation)
-    patches = _extract(x, geom)
+    patches = patches_from_geometry(x, geom)
 
     def mlp(patch):
         h = patch
@@ -370,11 +370,11 @@ def fc_as_conv(W: jax.Array, in_shape) -> jax.Array:
       >>> fc_as_conv(jnp.ones((4 * 4 * 3, 10)), (4, 4, 3)).shape
       (4, 4, 3, 10)
     """
-    in_shape = _shapes.in_shape_tuple(in_shape)
+    in_shape = validation.in_shape_tuple(in_shape)
     W = jnp.asarray(W)
     if W.ndim != 2:
-        raise _shapes._err("W", "a 2-D dense weight (in_features, out_features)",
+        raise validation.error("W", "a 2-D dense weight (in_features, out_features)",
                            f"shape {tuple(W.shape)}")
-    _shapes.check_shape(W, (math.prod(in_shape), W.shape[1]), name="W",
+    validation.check_shape(W, (math.prod(in_shape), W.shape[1]), name="W",
                         what=f"(prod(in_shape)={math.prod(in_shape)}, out_features)")
     return W.reshape(*in_shape, W.shape[1])

@@ -78,8 +78,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxcnn import _shapes
-from jaxcnn._shapes import Geometry
+from jaxcnn import validation
+from jaxcnn.validation import Geometry
 
 __all__ = [
     "conv_to_dense",
@@ -142,7 +142,7 @@ def _letters(n: int):
     """Einsum letters: offsets o, inputs i, positions p (one per dim), channels c, e."""
     pool = string.ascii_letters
     if 3 * n + 2 > len(pool):  # pragma: no cover - 16-D convolutions
-        raise _shapes._err("kernel_size", "at most 16 spatial dims", n)
+        raise validation.error("kernel_size", "at most 16 spatial dims", n)
     o, i, p = pool[:n], pool[n:2 * n], pool[2 * n:3 * n]
     return o, i, p, pool[3 * n], pool[3 * n + 1]
 
@@ -324,20 +324,20 @@ def _locality_mask(geom: Geometry, c_in: int, c_out: int, groups: int):
 
 
 def _spatial_dims(in_shape) -> tuple[tuple[int, ...], int]:
-    in_shape = _shapes.in_shape_tuple(in_shape)
+    in_shape = validation.in_shape_tuple(in_shape)
     return in_shape, len(in_shape) - 1
 
 
 def _check_kernel_ndim(kernel: jax.Array, ndim: int, layout: str, in_shape) -> None:
     if kernel.ndim != ndim:
-        raise _shapes._err("kernel", f"shape {layout} with ndim {ndim} (from in_shape={in_shape})",
+        raise validation.error("kernel", f"shape {layout} with ndim {ndim} (from in_shape={in_shape})",
                            f"shape {tuple(kernel.shape)}")
 
 
 def _kernel_size(kernel_size, n: int, in_shape) -> tuple[int, ...]:
-    ks = _shapes.kernel_size_tuple(kernel_size)
+    ks = validation.kernel_size_tuple(kernel_size)
     if len(ks) != n:
-        raise _shapes._err("kernel_size", f"{n} ints, one per spatial dim of in_shape={in_shape}",
+        raise validation.error("kernel_size", f"{n} ints, one per spatial dim of in_shape={in_shape}",
                            kernel_size)
     return ks
 
@@ -347,10 +347,10 @@ def _check_dense(W: jax.Array, in_shape, geom: Geometry) -> int:
     in_features = math.prod(in_shape)
     positions = math.prod(geom.out_spatial)
     if W.ndim != 2:
-        raise _shapes._err("W", "a 2-D dense weight (in_features, out_features)",
+        raise validation.error("W", "a 2-D dense weight (in_features, out_features)",
                            f"shape {tuple(W.shape)}")
     if W.shape[0] != in_features or W.shape[1] % positions or W.shape[1] == 0:
-        raise _shapes._err(
+        raise validation.error(
             "W", f"shape (prod(in_shape)={in_features}, prod(out_spatial)*C_out = "
             f"{positions}*C_out) for in_shape={in_shape} and output spatial shape "
             f"{geom.out_spatial}", f"shape {tuple(W.shape)}")
@@ -386,8 +386,8 @@ def conv_to_dense(kernel: jax.Array, in_shape, *, strides=1, padding="VALID", di
     kernel = jnp.asarray(kernel)
     in_shape, n = _spatial_dims(in_shape)
     _check_kernel_ndim(kernel, n + 2, "(*kernel_size, C_in // groups, C_out)", in_shape)
-    groups = _shapes.check_groups(groups, in_shape[-1], kernel.shape[-1], kernel.shape[-2])
-    geom = _shapes.geometry(in_shape[:-1], kernel.shape[:n], strides=strides, padding=padding,
+    groups = validation.check_groups(groups, in_shape[-1], kernel.shape[-1], kernel.shape[-2])
+    geom = validation.geometry(in_shape[:-1], kernel.shape[:n], strides=strides, padding=padding,
                             dilation=dilation)
     return _conv_to_dense(kernel, geom, groups)
 
@@ -414,9 +414,9 @@ def local_to_dense(kernel: jax.Array, in_shape, *, strides=1, padding="VALID", d
     kernel = jnp.asarray(kernel)
     in_shape, n = _spatial_dims(in_shape)
     _check_kernel_ndim(kernel, 2 * n + 2, "(*out_spatial, *kernel_size, C_in, C_out)", in_shape)
-    geom = _shapes.geometry(in_shape[:-1], kernel.shape[n:2 * n], strides=strides,
+    geom = validation.geometry(in_shape[:-1], kernel.shape[n:2 * n], strides=strides,
                             padding=padding, dilation=dilation)
-    _shapes.check_shape(kernel, (*geom.out_spatial, *geom.kernel_size, in_shape[-1],
+    validation.check_shape(kernel, (*geom.out_spatial, *geom.kernel_size, in_shape[-1],
                                  kernel.shape[-1]), name="kernel",
                         what=f"(*out_spatial, *kernel_size, C_in, C_out) for in_shape={in_shape} "
                         f"and output spatial shape {geom.out_spatial}")
@@ -458,12 +458,12 @@ def dense_to_conv(W: jax.Array, in_shape, kernel_size, *, strides=1, padding="VA
     W = jnp.asarray(W)
     in_shape, n = _spatial_dims(in_shape)
     ks = _kernel_size(kernel_size, n, in_shape)
-    geom = _shapes.geometry(in_shape[:-1], ks, strides=strides, padding=padding,
+    geom = validation.geometry(in_shape[:-1], ks, strides=strides, padding=padding,
                             dilation=dilation)
     c_out = _check_dense(W, in_shape, geom)
     c_in = in_shape[-1]
-    groups = _shapes.check_groups(groups, c_in, c_out,
-                                  c_in // groups if _shapes._is_int(groups) and groups > 0 else 0)
+    groups = validation.check_groups(groups, c_in, c_out,
+                                  c_in // groups if validation.is_int(groups) and groups > 0 else 0)
     return _dense_to_conv(W, geom, c_in, groups)
 
 
@@ -498,7 +498,7 @@ def dense_to_local(W: jax.Array, in_shape, kernel_size, *, strides=1, padding="V
     W = jnp.asarray(W)
     in_shape, n = _spatial_dims(in_shape)
     ks = _kernel_size(kernel_size, n, in_shape)
-    geom = _shapes.geometry(in_shape[:-1], ks, strides=strides, padding=padding,
+    geom = validation.geometry(in_shape[:-1], ks, strides=strides, padding=padding,
                             dilation=dilation)
     _check_dense(W, in_shape, geom)
     return _dense_to_local(W, geom, in_shape[-1])
@@ -527,8 +527,8 @@ def conv_to_local(kernel: jax.Array, in_shape, *, strides=1, padding="VALID", di
     kernel = jnp.asarray(kernel)
     in_shape, n = _spatial_dims(in_shape)
     _check_kernel_ndim(kernel, n + 2, "(*kernel_size, C_in // groups, C_out)", in_shape)
-    groups = _shapes.check_groups(groups, in_shape[-1], kernel.shape[-1], kernel.shape[-2])
-    geom = _shapes.geometry(in_shape[:-1], kernel.shape[:n], strides=strides, padding=padding,
+    groups = validation.check_groups(groups, in_shape[-1], kernel.shape[-1], kernel.shape[-2])
+    geom = validation.geometry(in_shape[:-1], kernel.shape[:n], strides=strides, padding=padding,
                             dilation=dilation)
     return _conv_to_local(kernel, geom, groups)
 
@@ -565,15 +565,15 @@ def local_to_conv(kernel: jax.Array, in_shape, *, strides=1, padding="VALID", di
     kernel = jnp.asarray(kernel)
     in_shape, n = _spatial_dims(in_shape)
     _check_kernel_ndim(kernel, 2 * n + 2, "(*out_spatial, *kernel_size, C_in, C_out)", in_shape)
-    geom = _shapes.geometry(in_shape[:-1], kernel.shape[n:2 * n], strides=strides,
+    geom = validation.geometry(in_shape[:-1], kernel.shape[n:2 * n], strides=strides,
                             padding=padding, dilation=dilation)
-    _shapes.check_shape(kernel, (*geom.out_spatial, *geom.kernel_size, in_shape[-1],
+    validation.check_shape(kernel, (*geom.out_spatial, *geom.kernel_size, in_shape[-1],
                                  kernel.shape[-1]), name="kernel",
                         what=f"(*out_spatial, *kernel_size, C_in, C_out) for in_shape={in_shape} "
                         f"and output spatial shape {geom.out_spatial}")
     c_in, c_out = in_shape[-1], kernel.shape[-1]
-    groups = _shapes.check_groups(groups, c_in, c_out,
-                                  c_in // groups if _shapes._is_int(groups) and groups > 0 else 0)
+    groups = validation.check_groups(groups, c_in, c_out,
+                                  c_in // groups if validation.is_int(groups) and groups > 0 else 0)
     return _local_to_conv(kernel, geom, groups)
 
 
@@ -602,11 +602,11 @@ def locality_mask(in_shape, kernel_size, *, out_channels: int = 1, strides=1, pa
     """
     in_shape, n = _spatial_dims(in_shape)
     ks = _kernel_size(kernel_size, n, in_shape)
-    if not _shapes._is_int(out_channels) or out_channels < 1:
-        raise _shapes._err("out_channels", "a positive int", out_channels)
+    if not validation.is_int(out_channels) or out_channels < 1:
+        raise validation.error("out_channels", "a positive int", out_channels)
     c_in = in_shape[-1]
-    groups = _shapes.check_groups(groups, c_in, int(out_channels),
-                                  c_in // groups if _shapes._is_int(groups) and groups > 0 else 0)
-    geom = _shapes.geometry(in_shape[:-1], ks, strides=strides, padding=padding,
+    groups = validation.check_groups(groups, c_in, int(out_channels),
+                                  c_in // groups if validation.is_int(groups) and groups > 0 else 0)
+    geom = validation.geometry(in_shape[:-1], ks, strides=strides, padding=padding,
                             dilation=dilation)
     return _locality_mask(geom, c_in, int(out_channels), groups)

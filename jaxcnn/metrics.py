@@ -37,7 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxcnn._shapes import _err
+from jaxcnn.tree import array_leaves, keypath_str
+from jaxcnn.validation import error
 
 __all__ = [
     "ipr",
@@ -67,9 +68,9 @@ def _in_shape(in_shape: Any) -> tuple[int, ...]:
     try:
         shape = tuple(int(s) for s in in_shape)
     except (TypeError, ValueError):
-        raise _err("in_shape", expected, in_shape) from None
+        raise error("in_shape", expected, in_shape) from None
     if not 2 <= len(shape) <= 4 or any(s < 1 for s in shape):
-        raise _err("in_shape", expected, in_shape)
+        raise error("in_shape", expected, in_shape)
     return shape
 
 
@@ -86,10 +87,10 @@ def _check_w(w: Any, in_shape: Any) -> tuple[jax.Array, tuple[int, ...]]:
     w = _as_array(w)
     d = math.prod(shape)
     if w.ndim != 2:
-        raise _err("w", f"a dense weight of shape (in_features, out_features) = ({d}, units)",
+        raise error("w", f"a dense weight of shape (in_features, out_features) = ({d}, units)",
                    tuple(w.shape))
     if w.shape[0] != d:
-        raise _err("w", f"shape ({d}, out_features): in_features = prod(in_shape) = {d} for "
+        raise error("w", f"shape ({d}, out_features): in_features = prod(in_shape) = {d} for "
                    f"in_shape={shape}, not in_features={w.shape[0]}", tuple(w.shape))
     return w, shape
 
@@ -104,17 +105,17 @@ def _window(window: Any, spatial: tuple[int, ...]) -> tuple[int, ...]:
                 raise TypeError
             win = tuple(int(k) for k in window)
         except (TypeError, ValueError):
-            raise _err("window", f"an int or a tuple of {n} ints", window) from None
+            raise error("window", f"an int or a tuple of {n} ints", window) from None
         if len(win) != n:
-            raise _err("window", f"{n} ints, one per spatial dim of {spatial}", window)
+            raise error("window", f"{n} ints, one per spatial dim of {spatial}", window)
     if any(k < 1 or k > s for k, s in zip(win, spatial)):
-        raise _err("window", f"sizes in [1, spatial size], i.e. <= {spatial} per dim", win)
+        raise error("window", f"sizes in [1, spatial size], i.e. <= {spatial} per dim", win)
     return win
 
 
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise _err(name, "a positive int", value)
+        raise error(name, "a positive int", value)
     return int(value)
 
 
@@ -171,39 +172,6 @@ def _ipr(w, axis):
     return jnp.where(s2 > 0, s4 / jnp.where(s2 > 0, s2, 1) ** 2, 0.0)
 
 
-def keypath_str(path: Sequence[Any]) -> str:
-    """A pytree key path as a ``/``-joined string, e.g. ``"layers/0/kernel"``.
-
-    Dict keys, sequence indices and attribute names become path components; a trailing
-    ``.value`` attribute (how an ``nnx.Variable`` stores its array) is dropped, so an
-    ``nnx.State`` of ``Param`` variables and its pure-array version give the same strings.
-    """
-    tu = jax.tree_util
-    parts = []
-    for k in path:
-        if isinstance(k, tu.DictKey):
-            parts.append(str(k.key))
-        elif isinstance(k, tu.SequenceKey):
-            parts.append(str(k.idx))
-        elif isinstance(k, tu.GetAttrKey):
-            parts.append(str(k.name))
-        elif isinstance(k, tu.FlattenedIndexKey):
-            parts.append(str(k.key))
-        else:
-            parts.append(str(k))
-    if len(path) > 1 and isinstance(path[-1], tu.GetAttrKey) and path[-1].name == "value":
-        parts.pop()
-    return "/".join(parts)
-
-
-def _array_leaves(tree: Any) -> list[tuple[str, np.ndarray]]:
-    out = []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        if isinstance(leaf, (jax.Array, np.ndarray, np.generic, int, float)):
-            out.append((keypath_str(path), np.asarray(leaf)))
-    return out
-
-
 def nonzeros(tree: Any) -> dict[str, int]:
     """Number of non-zero entries per array leaf, keyed by path string.
 
@@ -221,7 +189,7 @@ def nonzeros(tree: Any) -> dict[str, int]:
       >>> nonzeros({"a": jnp.array([0., 1., 2.]), "b": [jnp.zeros(2)]})
       {'a': 2, 'b/0': 0}
     """
-    return {k: int(np.count_nonzero(v)) for k, v in _array_leaves(tree)}
+    return {k: int(np.count_nonzero(v)) for k, v in array_leaves(tree)}
 
 
 def sparsity(tree: Any) -> dict[str, Any]:
@@ -238,7 +206,7 @@ def sparsity(tree: Any) -> dict[str, Any]:
       >>> sparsity({"a": jnp.array([0., 1.]), "b": jnp.zeros(2)})["overall"]
       0.75
     """
-    leaves = _array_leaves(tree)
+    leaves = array_leaves(tree)
     per_leaf, nnz, size = {}, 0, 0
     for k, v in leaves:
         c = int(np.count_nonzero(v))
@@ -596,7 +564,7 @@ def weight_sharing_stats(
     elif not (hasattr(key, "dtype") and (jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
                                          and key.shape == ()
                                          or key.dtype == jnp.uint32 and key.shape == (2,))):
-        raise _err("key", "a single jax.random key, e.g. jax.random.key(0)", key)
+        raise error("key", "a single jax.random key, e.g. jax.random.key(0)", key)
     if not jnp.issubdtype(w.dtype, jnp.inexact):
         w = jnp.asarray(w, jnp.float32)
     return _weight_sharing_stats(w, key, shape, win, bool(periodic), chunk_size)
@@ -876,9 +844,9 @@ def weight_sharing_chance(num_units: int, dim: int, *, grid: int = 4001) -> floa
       0.025
     """
     if int(num_units) < 2:
-        raise _err("num_units", "an int >= 2", num_units)
+        raise error("num_units", "an int >= 2", num_units)
     if int(dim) < 2:
-        raise _err("dim", "an int >= 2", dim)
+        raise error("dim", "an int >= 2", dim)
     m, d = int(num_units) - 1, int(dim)
     t = np.linspace(0.0, 1.0, int(grid))
     # 1 − F(t) = I_{1−t²}((d−1)/2, 1/2), accurate where F ≈ 1

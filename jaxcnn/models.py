@@ -55,15 +55,16 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxcnn import _shapes
+from jaxcnn import validation
 from jaxcnn.embed import conv_to_dense, conv_to_local, local_to_dense
 from jaxcnn.nn import Conv, LocallyConnected
+from jaxcnn.tree import count_params
 
 __all__ = [
     "Classifier",
     "SConv", "SLocal", "SFC", "DConv", "DLocal", "DFC", "ThreeFC",
     "MNIST1DMLP", "MNIST1DCNN", "Logistic", "TwoLayerNet",
-    "first_layer", "first_layer_dense", "embed", "count_params", "paper_param_count",
+    "first_layer", "first_layer_dense", "first_layer_path", "kernel_paths", "embed", "count_params", "paper_param_count",
     "erf_activation", "torch_default_init",
 ]
 
@@ -75,15 +76,15 @@ _KINDS = ("conv", "local", "fc")
 
 
 def _in_shape(in_shape) -> tuple[int, ...]:
-    shape = _shapes.in_shape_tuple(in_shape)
+    shape = validation.in_shape_tuple(in_shape)
     if len(shape) > 4:
-        raise _shapes._err("in_shape", "(*spatial, C) with 1 to 3 spatial dims", in_shape)
+        raise validation.error("in_shape", "(*spatial, C) with 1 to 3 spatial dims", in_shape)
     return shape
 
 
 def _positive(value, name: str) -> int:
-    if not _shapes._is_int(value) or int(value) < 1:
-        raise _shapes._err(name, "a positive int", value)
+    if not validation.is_int(value) or int(value) < 1:
+        raise validation.error(name, "a positive int", value)
     return int(value)
 
 
@@ -111,7 +112,7 @@ class Classifier(nnx.Module):
     def _batch_shape(self, x: jax.Array) -> tuple[int, ...]:
         k = len(self.in_shape)
         if x.ndim < k or tuple(x.shape[x.ndim - k:]) != tuple(self.in_shape):
-            raise _shapes._err("x", f"shape (*batch, {', '.join(map(str, self.in_shape))}) "
+            raise validation.error("x", f"shape (*batch, {', '.join(map(str, self.in_shape))}) "
                                f"(in_shape={self.in_shape})", f"shape {tuple(x.shape)}")
         return tuple(x.shape[:x.ndim - k])
 
@@ -137,13 +138,13 @@ class _WindowedNet(Classifier):
         self.num_classes = _positive(num_classes, "num_classes")
         self.alpha = _positive(alpha, "alpha")
         n = len(self.in_shape) - 1
-        self.kernel_size = _shapes.as_tuple(kernel_size, n, name="kernel_size")
+        self.kernel_size = validation.as_tuple(kernel_size, n, name="kernel_size")
         if norm not in _NORMS:
-            raise _shapes._err("norm", f"one of {_NORMS}", norm)
+            raise validation.error("norm", f"one of {_NORMS}", norm)
         if self.kind == "conv" and norm != "channel":
-            raise _shapes._err("norm", "'channel' for a convolutional model", norm)
+            raise validation.error("norm", "'channel' for a convolutional model", norm)
         self.norm = norm
-        self.padding = _shapes.normalize_padding(padding, n)
+        self.padding = validation.normalize_padding(padding, n)
         self.momentum, self.epsilon = float(momentum), float(epsilon)
         self.use_bias = bool(use_bias)
         self.dtype, self.param_dtype = dtype, param_dtype
@@ -151,7 +152,7 @@ class _WindowedNet(Classifier):
         shapes, layers, norms = [], [], []
         shape = self.in_shape
         for ks, ch, st in specs:
-            geom = _shapes.geometry(shape[:-1], ks, strides=st, padding=self.padding)
+            geom = validation.geometry(shape[:-1], ks, strides=st, padding=self.padding)
             out = (*geom.out_spatial, ch)
             common = dict(use_bias=self.use_bias, dtype=dtype, param_dtype=param_dtype,
                           rngs=rngs)
@@ -198,14 +199,14 @@ class _WindowedNet(Classifier):
 
 
 def _s_specs(kernel_size, n, alpha):
-    return [(_shapes.as_tuple(kernel_size, n, name="kernel_size"), alpha, (2,) * n)]
+    return [(validation.as_tuple(kernel_size, n, name="kernel_size"), alpha, (2,) * n)]
 
 
 _D_PLAN = ((1, 1), (2, 2), (2, 1), (4, 2), (4, 1), (8, 2), (8, 1), (16, 2))
 
 
 def _d_specs(kernel_size, n, alpha):
-    ks = _shapes.as_tuple(kernel_size, n, name="kernel_size")
+    ks = validation.as_tuple(kernel_size, n, name="kernel_size")
     return [(ks, m * alpha, (s,) * n) for m, s in _D_PLAN]
 
 
@@ -452,7 +453,7 @@ class MNIST1DCNN(Classifier):
                  dtype=None, param_dtype=jnp.float32, rngs: nnx.Rngs):
         self.in_shape = _in_shape(in_shape)
         if len(self.in_shape) != 2:
-            raise _shapes._err("in_shape", "(length, C) for a 1-D CNN", in_shape)
+            raise validation.error("in_shape", "(length, C) for a 1-D CNN", in_shape)
         self.num_classes = _positive(num_classes, "num_classes")
         ch = _positive(channels, "channels")
         plan = (((5,), self.in_shape[-1], ch), ((3,), ch, ch), ((3,), ch, ch))
@@ -522,7 +523,7 @@ class TwoLayerNet(Classifier):
         self.hidden_units = _positive(hidden, "hidden")
         self.num_classes = _positive(out_features, "out_features")
         if readout not in ("learned", "fixed"):
-            raise _shapes._err("readout", "'learned' or 'fixed'", readout)
+            raise validation.error("readout", "'learned' or 'fixed'", readout)
         self.readout = readout
         d, k = math.prod(self.in_shape), self.hidden_units
         self.input_scale = 1.0 / math.sqrt(d)
@@ -561,8 +562,57 @@ def first_layer(model: nnx.Module) -> nnx.Module:
         return model.convs[0]
     if isinstance(model, _MLP):
         return model.hidden[0] if len(model.hidden) else model.head
-    raise _shapes._err("model", "a jaxcnn.models model with a windowed or dense first layer",
+    raise validation.error("model", "a jaxcnn.models model with a windowed or dense first layer",
                        type(model).__name__)
+
+
+def first_layer_path(model: nnx.Module) -> str:
+    """Parameter-path prefix of :func:`first_layer` inside ``nnx.state(model)``.
+
+    The documented name experiments use for per-layer settings (e.g. a separate ℓ1
+    strength for the first layer, :func:`jaxcnn.optim.first_layer_label_fn`), instead
+    of hard-coding attribute names: ``"features/0"`` for the Neyshabur nets,
+    ``"convs/0"`` for :class:`MNIST1DCNN`, ``"hidden/0"`` (or ``"head"`` without hidden
+    layers) for the MLPs, ``"W"`` for :class:`TwoLayerNet`.
+
+    Example:
+      >>> first_layer_path(ThreeFC((8, 8, 3), 10, width=4, rngs=nnx.Rngs(0)))
+      'hidden/0'
+    """
+    if isinstance(model, TwoLayerNet):
+        return "W"
+    if isinstance(model, _WindowedNet):
+        return "features/0"
+    if isinstance(model, MNIST1DCNN):
+        return "convs/0"
+    if isinstance(model, _MLP):
+        return "hidden/0" if len(model.hidden) else "head"
+    raise validation.error("model", "a jaxcnn.models model with a windowed or dense first layer",
+                           type(model).__name__)
+
+
+def kernel_paths(model: nnx.Module) -> list[str]:
+    """Paths of the model's weight matrices / kernels (``nnx.Param`` named ``kernel``,
+    or ``W`` / ``v`` of :class:`TwoLayerNet`), in forward order: first layer first.
+
+    Example:
+      >>> kernel_paths(ThreeFC((8, 8, 3), 10, width=4, rngs=nnx.Rngs(0)))
+      ['hidden/0/kernel', 'hidden/1/kernel', 'head/kernel']
+    """
+    from jaxcnn.tree import keypath_str
+
+    names = [keypath_str(path) for path, _ in
+             jax.tree_util.tree_flatten_with_path(nnx.state(model, nnx.Param))[0]]
+    if isinstance(model, TwoLayerNet):
+        return [n for n in ("W", "v") if n in names]
+    groups = {"features": 0, "convs": 0, "hidden": 1, "head": 2}
+
+    def order(name):
+        parts = name.split("/")
+        idx = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+        return groups.get(parts[0], 3), idx, name
+
+    return sorted((n for n in names if n.rsplit("/", 1)[-1] == "kernel"), key=order)
 
 
 def first_layer_dense(model: nnx.Module) -> tuple[jax.Array, tuple[int, ...]]:
@@ -642,17 +692,6 @@ def torch_default_init(model: nnx.Module, *, key: jax.Array) -> nnx.Module:
     return model
 
 
-def count_params(model: nnx.Module) -> int:
-    """Number of trainable parameters (``nnx.Param`` entries; BN statistics excluded).
-
-    Works on abstract models too, so huge models can be counted without memory::
-
-        count_params(nnx.eval_shape(lambda: SFC((32, 32, 3), 10, alpha=150,
-                                                  rngs=nnx.Rngs(0))))
-    """
-    return int(sum(math.prod(v.shape) for v in jax.tree.leaves(nnx.state(model, nnx.Param))))
-
-
 def paper_param_count(name: str, *, s: int, alpha: int, c: int, in_channels: int = 3,
                       kernel_size: int | None = None, width: int | None = None) -> int:
     """Closed-form weight counts (biases and BN parameters excluded) for ``s x s`` inputs.
@@ -695,25 +734,25 @@ def paper_param_count(name: str, *, s: int, alpha: int, c: int, in_channels: int
     key = str(name).lower().replace("_", "-")
     names = ("s-conv", "s-local", "s-fc", "d-conv", "d-local", "d-fc", "3-fc")
     if key not in names:
-        raise _shapes._err("name", f"one of {names}", name)
+        raise validation.error("name", f"one of {names}", name)
     s, a, c = _positive(s, "s"), _positive(alpha, "alpha"), _positive(c, "c")
     C = _positive(in_channels, "in_channels")
     if key == "3-fc":
         if width is None:
-            raise _shapes._err("width", "an int for '3-fc'", width)
+            raise validation.error("width", "an int for '3-fc'", width)
         w = _positive(width, "width")
         return C * s * s * w + w * w + w * c
     k = _positive(kernel_size if kernel_size is not None else (9 if key[0] == "s" else 3),
                   "kernel_size")
     if key[0] == "s":
         if s % 2:
-            raise _shapes._err("s", "an even image side (the stride-2 layer halves it)", s)
+            raise validation.error("s", "an even image side (the stride-2 layer halves it)", s)
         fc = (s // 2) ** 2 * a * 24 * a + 24 * a * c
         first = {"s-conv": k * k * C * a, "s-local": (s // 2) ** 2 * k * k * C * a,
                  "s-fc": C * s * s * (s // 2) ** 2 * a}[key]
         return first + fc
     if s % 16:
-        raise _shapes._err("s", "a multiple of 16 (four stride-2 layers)", s)
+        raise validation.error("s", "a multiple of 16 (four stride-2 layers)", s)
     tail = (s // 16) ** 2 * 16 * a * 64 * a + 64 * a * c
     chans = [C] + [m * a for m, _ in _D_PLAN]
     if key == "d-conv":
@@ -774,11 +813,11 @@ def embed(model: nnx.Module, to: str = "fc") -> nnx.Module:
       True
     """
     if to not in ("fc", "local"):
-        raise _shapes._err("to", "'fc' or 'local'", to)
+        raise validation.error("to", "'fc' or 'local'", to)
     targets = _EMBED_TARGETS.get(type(model))
     if targets is None or to not in targets:
         supported = ", ".join(f"{s.__name__} -> {sorted(t)}" for s, t in _EMBED_TARGETS.items())
-        raise _shapes._err("model", f"a model with an embedding to {to!r} ({supported})",
+        raise validation.error("model", f"a model with an embedding to {to!r} ({supported})",
                            type(model).__name__)
     cls = targets[to]
 

@@ -42,7 +42,7 @@ import jax.numpy as jnp
 from flax import nnx
 from flax.nnx.nn.dtypes import promote_dtype
 
-from jaxcnn import _shapes
+from jaxcnn import validation
 from jaxcnn.conv import conv, local_conv, mlp_conv
 
 __all__ = ["Conv", "LocallyConnected", "MLPConv", "local_kernel_init", "default_kernel_init"]
@@ -78,8 +78,8 @@ def local_kernel_init(ndim: int, *, scale: float = 1.0, mode: str = "fan_in",
       >>> bool(abs(w.var() * 3 * 3 * 16 - 1) < 0.1)  # variance 1 / (3 * 3 * 16)
       True
     """
-    if not _shapes._is_int(ndim) or ndim < 1:
-        raise _shapes._err("ndim", "a positive int (number of spatial dims)", ndim)
+    if not validation.is_int(ndim) or ndim < 1:
+        raise validation.error("ndim", "a positive int (number of spatial dims)", ndim)
     n = int(ndim)
     return jax.nn.initializers.variance_scaling(
         scale, mode, distribution, in_axis=tuple(range(n, 2 * n + 1)), out_axis=2 * n + 1,
@@ -87,8 +87,8 @@ def local_kernel_init(ndim: int, *, scale: float = 1.0, mode: str = "fan_in",
 
 
 def _check_features(value, name: str) -> int:
-    if not _shapes._is_int(value) or int(value) < 1:
-        raise _shapes._err(name, "a positive int", value)
+    if not validation.is_int(value) or int(value) < 1:
+        raise validation.error(name, "a positive int", value)
     return int(value)
 
 
@@ -134,17 +134,17 @@ class Conv(nnx.Module):
                  param_dtype=jnp.float32, precision=None, rngs: nnx.Rngs):
         self.in_features = _check_features(in_features, "in_features")
         self.out_features = _check_features(out_features, "out_features")
-        self.kernel_size = _shapes.kernel_size_tuple(kernel_size)
+        self.kernel_size = validation.kernel_size_tuple(kernel_size)
         n = len(self.kernel_size)
-        self.strides = _shapes.as_tuple(strides, n, name="strides")
-        self.dilation = _shapes.as_tuple(dilation, n, name="dilation")
-        self.padding = _shapes.normalize_padding(padding, n)
-        if not _shapes._is_int(groups) or groups < 1:
-            raise _shapes._err("groups", "a positive int", groups)
+        self.strides = validation.as_tuple(strides, n, name="strides")
+        self.dilation = validation.as_tuple(dilation, n, name="dilation")
+        self.padding = validation.normalize_padding(padding, n)
+        if not validation.is_int(groups) or groups < 1:
+            raise validation.error("groups", "a positive int", groups)
         if self.in_features % groups:
-            raise _shapes._err("groups", f"a divisor of in_features ({self.in_features})", groups)
+            raise validation.error("groups", f"a divisor of in_features ({self.in_features})", groups)
         if self.out_features % groups:
-            raise _shapes._err("groups", f"a divisor of out_features ({self.out_features})",
+            raise validation.error("groups", f"a divisor of out_features ({self.out_features})",
                                groups)
         self.groups = int(groups)
         self.use_bias = bool(use_bias)
@@ -164,7 +164,7 @@ class Conv(nnx.Module):
 
     def out_spatial(self, in_spatial: Sequence[int]) -> tuple[int, ...]:
         """Output spatial shape for an input spatial shape."""
-        return _shapes.geometry(in_spatial, self.kernel_size, strides=self.strides,
+        return validation.geometry(in_spatial, self.kernel_size, strides=self.strides,
                                 padding=self.padding, dilation=self.dilation).out_spatial
 
 
@@ -207,16 +207,16 @@ class LocallyConnected(nnx.Module):
                  param_dtype=jnp.float32, precision=None, rngs: nnx.Rngs):
         self.in_features = _check_features(in_features, "in_features")
         self.out_features = _check_features(out_features, "out_features")
-        self.kernel_size = _shapes.kernel_size_tuple(kernel_size)
+        self.kernel_size = validation.kernel_size_tuple(kernel_size)
         n = len(self.kernel_size)
         if not (isinstance(in_spatial, Sequence) and len(in_spatial) == n):
-            raise _shapes._err("in_spatial", f"a sequence of {n} ints (one per spatial dim of "
+            raise validation.error("in_spatial", f"a sequence of {n} ints (one per spatial dim of "
                                f"kernel_size={self.kernel_size})", in_spatial)
-        self.in_spatial = _shapes.as_tuple(in_spatial, n, name="in_spatial")
-        self.strides = _shapes.as_tuple(strides, n, name="strides")
-        self.dilation = _shapes.as_tuple(dilation, n, name="dilation")
-        self.padding = _shapes.normalize_padding(padding, n)
-        geom = _shapes.geometry(self.in_spatial, self.kernel_size, strides=self.strides,
+        self.in_spatial = validation.as_tuple(in_spatial, n, name="in_spatial")
+        self.strides = validation.as_tuple(strides, n, name="strides")
+        self.dilation = validation.as_tuple(dilation, n, name="dilation")
+        self.padding = validation.normalize_padding(padding, n)
+        geom = validation.geometry(self.in_spatial, self.kernel_size, strides=self.strides,
                                 padding=self.padding, dilation=self.dilation)
         self.out_spatial = geom.out_spatial
         self.use_bias = bool(use_bias)
@@ -277,15 +277,15 @@ class MLPConv(nnx.Module):
         self.in_features = _check_features(in_features, "in_features")
         if (not isinstance(hidden_features, Sequence) or isinstance(hidden_features, str)
                 or len(hidden_features) == 0):
-            raise _shapes._err("hidden_features", "a non-empty sequence of positive ints",
+            raise validation.error("hidden_features", "a non-empty sequence of positive ints",
                                hidden_features)
         self.hidden_features = tuple(_check_features(h, "hidden_features")
                                      for h in hidden_features)
-        self.kernel_size = _shapes.kernel_size_tuple(kernel_size)
+        self.kernel_size = validation.kernel_size_tuple(kernel_size)
         n = len(self.kernel_size)
-        self.strides = _shapes.as_tuple(strides, n, name="strides")
-        self.dilation = _shapes.as_tuple(dilation, n, name="dilation")
-        self.padding = _shapes.normalize_padding(padding, n)
+        self.strides = validation.as_tuple(strides, n, name="strides")
+        self.dilation = validation.as_tuple(dilation, n, name="dilation")
+        self.padding = validation.normalize_padding(padding, n)
         self.activation = activation
         self.use_bias = bool(use_bias)
         self.dtype, self.param_dtype, self.precision = dtype, param_dtype, precision

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxcnn.metrics import keypath_str
+from jaxcnn.tree import keypath_str
 
 __all__ = [
     "BetaLassoState",

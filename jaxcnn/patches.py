@@ -4,7 +4,7 @@ A windowed layer sees its input through patches: for every output position,
 the (dilated) window of the padded input, flattened. jaxcnn builds the patch
 tensor from strided slices of the padded input — one slice per kernel offset
 (``_direct``), one spatial dim at a time (``_separable``), or from the input's
-stride phases (``_phased``); ``_extract`` picks one build for values and one for
+stride phases (``_phased``); ``patches_from_geometry`` picks one build for values and one for
 derivatives — instead of ``lax.conv_general_dilated_patches``
 (an identity-kernel convolution that is several times slower on CPU).
 
@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxcnn import _shapes
-from jaxcnn._shapes import Geometry
+from jaxcnn import validation
+from jaxcnn.validation import Geometry
 
 __all__ = ["extract_patches", "output_shape"]
 
@@ -46,7 +46,7 @@ def output_shape(in_spatial, kernel_size, *, strides=1, padding="VALID", dilatio
       >>> output_shape((32, 32), (9, 9), strides=2, padding="SAME")
       (16, 16)
     """
-    return _shapes.geometry(in_spatial, kernel_size, strides=strides, padding=padding,
+    return validation.geometry(in_spatial, kernel_size, strides=strides, padding=padding,
                             dilation=dilation).out_spatial
 
 
@@ -182,7 +182,13 @@ def _builds(staged_values: bool, phased_tangents: bool):
 
 
 @functools.partial(jax.jit, static_argnames=("geom",))
-def _extract(x: jax.Array, geom: Geometry) -> jax.Array:
+def patches_from_geometry(x: jax.Array, geom: Geometry) -> jax.Array:
+    """:func:`extract_patches` for an already validated :class:`~jaxcnn.validation.Geometry`.
+
+    The entry point for the layers in :mod:`jaxcnn.conv`, which resolve the
+    geometry once themselves. ``x`` is ``(*batch, *geom.in_spatial, C)``; the
+    result is ``(*batch, *geom.out_spatial, geom.window * C)``.
+    """
     staged = geom.ndim >= 2 and geom.window > 1 and x.shape[-1] >= _STAGED_MIN_CHANNELS
     phased = geom.window > 1 and any(st > 1 for st in geom.strides)
     if not (staged or phased):
@@ -213,9 +219,9 @@ def extract_patches(x: jax.Array, kernel_size, *, strides=1, padding="VALID", di
       >>> extract_patches(x, (3, 3), strides=2, padding="SAME").shape
       (2, 4, 4, 27)
     """
-    ks = _shapes.kernel_size_tuple(kernel_size)
+    ks = validation.kernel_size_tuple(kernel_size)
     x = jnp.asarray(x)
-    _shapes.check_input(x, len(ks))
-    geom = _shapes.geometry(x.shape[-len(ks) - 1:-1], ks, strides=strides, padding=padding,
+    validation.check_input(x, len(ks))
+    geom = validation.geometry(x.shape[-len(ks) - 1:-1], ks, strides=strides, padding=padding,
                             dilation=dilation)
-    return _extract(x, geom)
+    return patches_from_geometry(x, geom)

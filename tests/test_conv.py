@@ -90,7 +90,7 @@ def test_conv_large_batch_matches_lax(batch, groups, padding):
     x, k, b, ct = random_arrays(sum(batch) + groups, x_shape, k_shape, (8,), (*batch, *out, 8))
     kw = dict(padding=padding, groups=groups)
     conv_mod = sys.modules["jaxcnn.conv"]  # make sure the chunked path is what we test
-    geom = jaxcnn._shapes.geometry((30, 30), (3, 3), padding=padding)
+    geom = jaxcnn.validation.geometry((30, 30), (3, 3), padding=padding)
     xb = jax.ShapeDtypeStruct((math.prod(batch), 30, 30, 8), jnp.float32)
     assert conv_mod._conv_chunk(xb, k, geom) < math.prod(batch)
     compare_vjp(lambda x, k, b: jaxcnn.conv(x, k, b, precision=HIGHEST, **kw),

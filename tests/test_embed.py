@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from jaxcnn import _shapes
+from jaxcnn import validation
 from jaxcnn.conv import conv, local_conv
 from jaxcnn.embed import (conv_to_dense, conv_to_local, dense_to_conv, dense_to_local,
                           local_to_conv, local_to_dense, locality_mask)
@@ -52,7 +52,7 @@ def _make_cases(num: int, seed: int = 20240601):
         c_in = int(rng.choice([2, 4])) if groups == 2 else int(rng.randint(1, 4))
         c_out = int(rng.choice([2, 4])) if groups == 2 else int(rng.randint(1, 4))
         try:
-            _shapes.geometry(spatial, ks, strides=strides, padding=padding, dilation=dilation)
+            validation.geometry(spatial, ks, strides=strides, padding=padding, dilation=dilation)
         except ValueError:
             continue
         cases.append(dict(in_shape=(*spatial, c_in), ks=ks, c_out=c_out, strides=strides,
@@ -90,7 +90,7 @@ def _kw(c, groups=True):
 
 
 def _geom(c):
-    return _shapes.geometry(c["in_shape"][:-1], c["ks"], **_kw(c, groups=False))
+    return validation.geometry(c["in_shape"][:-1], c["ks"], **_kw(c, groups=False))
 
 
 # Data come from a seeded NumPy generator: no per-shape compilation of jax.random.

@@ -42,7 +42,7 @@ IDS = [f"g{i}" for i in range(len(GEOMS))]
 
 
 def _geom(spatial, ks, kw):
-    return jaxcnn._shapes.geometry(spatial, ks, **kw)
+    return jaxcnn.validation.geometry(spatial, ks, **kw)
 
 
 @pytest.mark.parametrize("spec", GEOMS, ids=IDS)
@@ -97,7 +97,7 @@ def test_phased_tangent_is_used_for_strides():
     interior (strided) padding in the VJP, unlike the direct build's."""
     (x,) = random_arrays(3, (2, 12, 12, 3))
     kw = dict(strides=2, padding="SAME")
-    geom = jaxcnn._shapes.geometry((12, 12), (5, 5), **kw)
+    geom = jaxcnn.validation.geometry((12, 12), (5, 5), **kw)
 
     def vjp_jaxpr(fn):
         return jax.make_jaxpr(lambda x: jax.vjp(fn, x)[1](fn(x))[0])(x).jaxpr

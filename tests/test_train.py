@@ -1,4 +1,4 @@
-"""Tests of jaxcnn.train (single device, in process) and jaxcnn._io."""
+"""Tests of jaxcnn.train (single device, in process) and jaxcnn.io."""
 
 import json
 import math
@@ -12,7 +12,7 @@ import optax
 import pytest
 from flax import nnx
 
-from jaxcnn import _io
+from jaxcnn import io as jaxcnn_io
 from jaxcnn import train as T
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "scripts"))
@@ -212,27 +212,27 @@ def test_write_json_atomic_roundtrip(tmp_path):
     path = tmp_path / "sub" / "r.json"
     obj = {"a": np.float32(0.5), "b": np.arange(3), "c": (1, 2), "d": jnp.ones(2),
            "e": {1: np.int64(7)}, "f": None}
-    _io.write_json_atomic(path, obj)
-    assert _io.read_json(path) == {"a": 0.5, "b": [0, 1, 2], "c": [1, 2], "d": [1.0, 1.0],
+    jaxcnn_io.write_json_atomic(path, obj)
+    assert jaxcnn_io.read_json(path) == {"a": 0.5, "b": [0, 1, 2], "c": [1, 2], "d": [1.0, 1.0],
                                    "e": {"1": 7}, "f": None}
     assert [p.name for p in path.parent.iterdir()] == ["r.json"]  # no temp files left
     with pytest.raises(TypeError, match="obj"):
-        _io.write_json_atomic(path, {"bad": object()})
-    assert _io.read_json(path)["a"] == 0.5  # old file intact
+        jaxcnn_io.write_json_atomic(path, {"bad": object()})
+    assert jaxcnn_io.read_json(path)["a"] == 0.5  # old file intact
 
 
 def test_atomic_write_failure_keeps_old_file(tmp_path):
     path = tmp_path / "fig.png"
-    _io.write_bytes_atomic(path, b"old")
+    jaxcnn_io.write_bytes_atomic(path, b"old")
     os.chmod(path, 0o640)
     with pytest.raises(RuntimeError):
-        with _io.atomic_write(path) as f:
+        with jaxcnn_io.atomic_write(path) as f:
             f.write(b"partial")
             raise RuntimeError("crash mid-write")
     assert path.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"]
-    _io.write_text_atomic(path, "new")
+    jaxcnn_io.write_text_atomic(path, "new")
     assert path.read_text() == "new" and (os.stat(path).st_mode & 0o777) == 0o640
     with pytest.raises(ValueError, match="mode"):
-        with _io.atomic_write(path, "a"):
+        with jaxcnn_io.atomic_write(path, "a"):
             pass

@@ -44,7 +44,7 @@ from typing import Any
 
 import jax
 
-from jaxcnn.data._common import SPLIT_KEYS, DatasetInfo, cache_dir, permute_pixels, standardize
+from jaxcnn.data.common import SPLIT_KEYS, DatasetInfo, cache_dir, permute_pixels, standardize
 from jaxcnn.data.cifar import CIFAR10_FILES, CIFAR100_FILES, cifar10, cifar100
 from jaxcnn.data.digits import digits
 from jaxcnn.data.mnist import MNIST_SHAPE, mnist, mnist_shuffled

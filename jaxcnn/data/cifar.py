@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxcnn.data._common import finish
+from jaxcnn.data.common import finish
 
 __all__ = ["cifar10", "cifar100", "CIFAR10_FILES", "CIFAR100_FILES"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from jaxcnn.data._common import check_key, finish, random_permutation
+from jaxcnn.data.common import check_key, finish, random_permutation
 
 __all__ = ["digits"]
 

@@ -14,8 +14,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxcnn import _shapes
-from jaxcnn.data._common import check_key, finish, permute_pixels, random_permutation
+from jaxcnn import validation
+from jaxcnn.data.common import check_key, finish, permute_pixels, random_permutation
 
 __all__ = ["mnist", "mnist_shuffled", "MNIST_SHAPE", "MNIST_TEST_PER_CLASS"]
 
@@ -57,7 +57,7 @@ def _raw() -> tuple[np.ndarray, np.ndarray]:
 
 def _check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise _shapes._err(name, "a bool", value)
+        raise validation.error(name, "a bool", value)
     return bool(value)
 
 
@@ -121,10 +121,10 @@ def mnist(
     shuffle_pixels = _check_bool("shuffle_pixels", shuffle_pixels)
     standardize = _check_bool("standardize", standardize)
     if shuffle_pixels and permutation_key is None:
-        raise _shapes._err("permutation_key",
+        raise validation.error("permutation_key",
                            "a jax.random key when shuffle_pixels=True", permutation_key)
     if permutation_key is not None and not shuffle_pixels:
-        raise _shapes._err("permutation_key",
+        raise validation.error("permutation_key",
                            "None when shuffle_pixels=False (the key is only used to shuffle)",
                            permutation_key)
     if permutation_key is not None:

@@ -24,7 +24,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxcnn.data._common import cache_dir, check_key, finish, permute_pixels
+from jaxcnn.data.common import cache_dir, check_key, finish, permute_pixels
 
 __all__ = ["mnist1d", "MNIST1D_DEFAULT_ARGS"]
 

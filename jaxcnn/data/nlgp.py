@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.data._common import (
+from jaxcnn.data.common import (
     _is_concrete,
     check_key,
     check_positive_int,

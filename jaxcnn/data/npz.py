@@ -24,7 +24,7 @@ import zipfile
 
 import numpy as np
 
-from jaxcnn.data._common import SPLIT_KEYS, finish
+from jaxcnn.data.common import SPLIT_KEYS, finish
 
 __all__ = ["npz", "infer_num_classes"]
 

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from jaxcnn.data._common import finish
+from jaxcnn.data.common import finish
 
 __all__ = ["svhn", "SVHN_FILES"]
 

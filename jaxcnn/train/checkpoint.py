@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn._io import to_jsonable
+from jaxcnn.io import to_jsonable
 from jaxcnn.train.sharding import is_key, to_host
 
 __all__ = ["CheckpointManager"]

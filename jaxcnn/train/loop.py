@@ -16,7 +16,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxcnn._io import to_jsonable
+from jaxcnn.io import to_jsonable
 from jaxcnn.train.config import Callback, TrainConfig
 from jaxcnn.train.data import as_arrays
 from jaxcnn.train.run import FINAL_KEYS, Run

@@ -23,9 +23,8 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxcnn._io import to_jsonable
-from jaxcnn.metrics import keypath_str
-from jaxcnn.models import count_params
+from jaxcnn.io import to_jsonable
+from jaxcnn.tree import count_params, keypath_str
 from jaxcnn.train.checkpoint import CheckpointManager
 from jaxcnn.train.config import Callback, NonFiniteLossError, TrainConfig
 from jaxcnn.train.data import DeviceData, check_targets

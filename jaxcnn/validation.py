@@ -1,18 +1,29 @@
-"""Argument normalisation and validation, in one place.
+"""Argument validation and normalisation, in one place, with one message form.
 
-Every public function of jaxcnn funnels its geometric arguments (kernel size,
-strides, padding, dilation) through this module. All checks run on static
-shapes, i.e. at trace time: they cost nothing under ``jax.jit``.
+Every ``ValueError`` that jaxcnn raises is built by :func:`error` and reads
+``"<argument>: expected <what>, got <what>"``, so users (and tests) see which
+argument was wrong, what was expected and what was given. The generic checks
+(:func:`check_int`, :func:`check_number`, :func:`check_choice`,
+:func:`check_key`) serve every module; the geometric ones (:func:`geometry`,
+:func:`normalize_padding`, ...) normalise kernel size, strides, padding and
+dilation once into a :class:`Geometry`. All checks run on static values, i.e.
+at trace time: they cost nothing under ``jax.jit``.
 
-Error messages follow one pattern: ``"<argument>: expected <what>, got <what>"``,
-so users (and tests) can see which argument was wrong and why.
+Example:
+    >>> from jaxcnn.validation import check_int
+    >>> check_int(3, name="epochs", minimum=0)
+    3
+    >>> check_int(-1, name="epochs", minimum=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs: expected an int >= 0, got -1
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple, Union
+from typing import Any, NamedTuple, Union
 
 import numpy as np
 
@@ -21,13 +32,79 @@ PaddingLike = Union[str, int, Sequence[Sequence[int]]]
 PADDING_MODES = ("VALID", "SAME", "CIRCULAR")
 
 
-def _err(name: str, expected: str, given) -> ValueError:
+def error(name: str, expected: str, given: Any) -> ValueError:
+    """The package's one error form: ``"<name>: expected <expected>, got <given!r>"``.
+
+    Args:
+      name: the argument (or ``argument['key']``) that was wrong.
+      expected: what was expected, in words.
+      given: what was given; rendered with ``repr``, so strings appear quoted.
+
+    Returns:
+      The ``ValueError`` to raise (``raise error(...)``).
+    """
     return ValueError(f"{name}: expected {expected}, got {given!r}")
 
 
-def _is_int(v) -> bool:
-    # bool is an int subclass but never a meaningful size.
+def is_int(v: Any) -> bool:
+    """True for Python and NumPy ints, False for bools (never a meaningful size)."""
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def is_number(v: Any) -> bool:
+    """True for real Python/NumPy scalars (ints or floats), False for bools."""
+    return (isinstance(v, (int, float, np.integer, np.floating))
+            and not isinstance(v, (bool, np.bool_)))
+
+
+def check_int(value: Any, *, name: str, minimum: int | None = None,
+              maximum: int | None = None) -> int:
+    """Returns ``int(value)`` if it is an int within ``[minimum, maximum]``.
+
+    Raises:
+      ValueError: ``"<name>: expected an int >= minimum, got <value>"``.
+    """
+    bounds = []
+    if minimum is not None:
+        bounds.append(f">= {minimum}")
+    if maximum is not None:
+        bounds.append(f"<= {maximum}")
+    what = "an int" + (" " + " and ".join(bounds) if bounds else "")
+    if not is_int(value):
+        raise error(name, what, value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise error(name, what, value)
+    return int(value)
+
+
+def check_number(value: Any, *, name: str, minimum: float | None = None,
+                 strict: bool = False, finite: bool = True) -> float:
+    """Returns ``float(value)`` if it is a real number (``> minimum`` if ``strict``).
+
+    Raises:
+      ValueError: ``"<name>: expected a finite number >= minimum, got <value>"``.
+    """
+    what = "a finite number" if finite else "a number"
+    if minimum is not None:
+        what += f" {'>' if strict else '>='} {minimum}"
+    if not is_number(value):
+        raise error(name, what, value)
+    v = float(value)
+    if (finite and not math.isfinite(v)) or (minimum is not None and (
+            v < minimum or (strict and v == minimum))):
+        raise error(name, what, value)
+    return v
+
+
+def check_choice(value: Any, choices: Sequence[Any], *, name: str) -> Any:
+    """Returns ``value`` if it is one of ``choices``.
+
+    Raises:
+      ValueError: ``"<name>: expected one of (...), got <value>"``.
+    """
+    if value not in tuple(choices):
+        raise error(name, f"one of {tuple(choices)}", value)
+    return value
 
 
 def as_tuple(value, n: int, *, name: str, minimum: int = 1) -> tuple[int, ...]:
@@ -46,16 +123,16 @@ def as_tuple(value, n: int, *, name: str, minimum: int = 1) -> tuple[int, ...]:
       ValueError: if ``value`` has the wrong length, a non-int entry, or an
         entry below ``minimum``.
     """
-    if _is_int(value):
+    if is_int(value):
         out = (int(value),) * n
     elif isinstance(value, Sequence) and not isinstance(value, str):
-        if len(value) != n or not all(_is_int(v) for v in value):
-            raise _err(name, f"an int or a sequence of {n} ints (one per spatial dim)", value)
+        if len(value) != n or not all(is_int(v) for v in value):
+            raise error(name, f"an int or a sequence of {n} ints (one per spatial dim)", value)
         out = tuple(int(v) for v in value)
     else:
-        raise _err(name, f"an int or a sequence of {n} ints (one per spatial dim)", value)
+        raise error(name, f"an int or a sequence of {n} ints (one per spatial dim)", value)
     if any(v < minimum for v in out):
-        raise _err(name, f"values >= {minimum}", value)
+        raise error(name, f"values >= {minimum}", value)
     return out
 
 
@@ -63,7 +140,7 @@ def kernel_size_tuple(kernel_size, *, name: str = "kernel_size") -> tuple[int, .
     """Kernel size as a tuple; its length defines the number of spatial dims."""
     if isinstance(kernel_size, Sequence) and not isinstance(kernel_size, str) and len(kernel_size) > 0:
         return as_tuple(kernel_size, len(kernel_size), name=name)
-    raise _err(name, "a non-empty sequence of positive ints, one per spatial dim, e.g. (3, 3)",
+    raise error(name, "a non-empty sequence of positive ints, one per spatial dim, e.g. (3, 3)",
                kernel_size)
 
 
@@ -77,23 +154,23 @@ def normalize_padding(padding: PaddingLike, n: int, *, name: str = "padding"):
     if isinstance(padding, str):
         mode = padding.upper()
         if mode not in PADDING_MODES:
-            raise _err(name, f"one of {PADDING_MODES}, an int, or {n} (low, high) pairs", padding)
+            raise error(name, f"one of {PADDING_MODES}, an int, or {n} (low, high) pairs", padding)
         return mode
-    if _is_int(padding):
+    if is_int(padding):
         if int(padding) < 0:
-            raise _err(name, "a non-negative int", padding)
+            raise error(name, "a non-negative int", padding)
         return ((int(padding), int(padding)),) * n
     if isinstance(padding, Sequence):
         ok = len(padding) == n and all(
             isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2
-            and all(_is_int(v) and int(v) >= 0 for v in p)
+            and all(is_int(v) and int(v) >= 0 for v in p)
             for p in padding
         )
         if not ok:
-            raise _err(name, f"{n} (low, high) pairs of non-negative ints (one per spatial dim)",
+            raise error(name, f"{n} (low, high) pairs of non-negative ints (one per spatial dim)",
                        padding)
         return tuple((int(lo), int(hi)) for lo, hi in padding)
-    raise _err(name, f"one of {PADDING_MODES}, an int, or {n} (low, high) pairs", padding)
+    raise error(name, f"one of {PADDING_MODES}, an int, or {n} (low, high) pairs", padding)
 
 
 class Geometry(NamedTuple):
@@ -133,12 +210,12 @@ def geometry(in_spatial, kernel_size, *, strides=1, padding: PaddingLike = "VALI
     # Public via output_shape(in_spatial, ...): never truncate floats (int(2.7) == 2) or
     # let a negative size or a non-sequence through (a TypeError / a silent wrong shape).
     if not (isinstance(in_spatial, Sequence) and not isinstance(in_spatial, str)
-            and all(_is_int(s) and int(s) >= 0 for s in in_spatial)):
-        raise _err("in_spatial", f"a sequence of {n} non-negative ints (the input's spatial "
+            and all(is_int(s) and int(s) >= 0 for s in in_spatial)):
+        raise error("in_spatial", f"a sequence of {n} non-negative ints (the input's spatial "
                    "shape)", in_spatial)
     in_spatial = tuple(int(s) for s in in_spatial)
     if len(in_spatial) != n:
-        raise _err("in_spatial", f"{n} spatial dims (one per kernel_size entry, {ks})",
+        raise error("in_spatial", f"{n} spatial dims (one per kernel_size entry, {ks})",
                    in_spatial)
     st = as_tuple(strides, n, name="strides")
     dl = as_tuple(dilation, n, name="dilation")
@@ -161,7 +238,7 @@ def geometry(in_spatial, kernel_size, *, strides=1, padding: PaddingLike = "VALI
         pads = pad
     padded = tuple(size + lo + hi for size, (lo, hi) in zip(in_spatial, pads))
     if any(k > p for k, p in zip(eff, padded)):
-        raise _err("kernel_size",
+        raise error("kernel_size",
                    f"a dilated window (kernel-1)*dilation+1={eff} no larger than the padded "
                    f"input {padded} (input spatial shape {in_spatial}, padding {pads})", ks)
     out = tuple((p - k) // s + 1 for p, k, s in zip(padded, eff, st))
@@ -172,24 +249,24 @@ def check_input(x, n: int, channels: int | None = None, *, name: str = "x",
                 channels_from: str = "kernel") -> None:
     """Checks that ``x`` is ``(*batch, *spatial[n], C)`` with the expected channels."""
     if x.ndim < n + 1:
-        raise _err(name, f"an array of shape (*batch, *spatial[{n}], C) with ndim >= {n + 1}",
+        raise error(name, f"an array of shape (*batch, *spatial[{n}], C) with ndim >= {n + 1}",
                    f"shape {tuple(x.shape)}")
     if channels is not None and x.shape[-1] != channels:
-        raise _err(name, f"{channels} input channels in the last axis (from {channels_from})",
+        raise error(name, f"{channels} input channels in the last axis (from {channels_from})",
                    f"shape {tuple(x.shape)} with {x.shape[-1]} channels")
 
 
 def check_groups(groups, c_in: int, c_out: int, kernel_c_in: int) -> int:
     """Validates ``groups`` against channel counts; returns it as an int."""
-    if not _is_int(groups) or int(groups) < 1:
-        raise _err("groups", "a positive int", groups)
+    if not is_int(groups) or int(groups) < 1:
+        raise error("groups", "a positive int", groups)
     groups = int(groups)
     if c_in % groups:
-        raise _err("groups", f"a divisor of the input channels ({c_in})", groups)
+        raise error("groups", f"a divisor of the input channels ({c_in})", groups)
     if c_out % groups:
-        raise _err("groups", f"a divisor of the kernel's output channels ({c_out})", groups)
+        raise error("groups", f"a divisor of the kernel's output channels ({c_out})", groups)
     if c_in // groups != kernel_c_in:
-        raise _err("kernel", f"shape (*kernel_size, C_in // groups = {c_in // groups}, C_out)",
+        raise error("kernel", f"shape (*kernel_size, C_in // groups = {c_in // groups}, C_out)",
                    f"C_in // groups = {kernel_c_in} in the kernel (the input has {c_in} "
                    f"channels, groups={groups})")
     return groups
@@ -199,11 +276,11 @@ def check_shape(arr, expected: tuple[int, ...], *, name: str, what: str = "") ->
     """Raises ``ValueError`` unless ``arr.shape == expected``."""
     if tuple(arr.shape) != tuple(expected):
         suffix = f" {what}" if what else ""
-        raise _err(name, f"shape {tuple(expected)}{suffix}", f"shape {tuple(arr.shape)}")
+        raise error(name, f"shape {tuple(expected)}{suffix}", f"shape {tuple(arr.shape)}")
 
 
 def in_shape_tuple(in_shape, *, name: str = "in_shape") -> tuple[int, ...]:
     """Validates ``in_shape = (*spatial, C_in)`` (at least one spatial dim)."""
     if not (isinstance(in_shape, Sequence) and not isinstance(in_shape, str) and len(in_shape) >= 2):
-        raise _err(name, "a sequence (*spatial, C_in) with at least one spatial dim", in_shape)
+        raise error(name, "a sequence (*spatial, C_in) with at least one spatial dim", in_shape)
     return as_tuple(in_shape, len(in_shape), name=name)

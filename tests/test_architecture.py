@@ -1,0 +1,66 @@
+"""The code-health limits of tools/architecture.py hold on the whole tree (issue 10)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "architecture", Path(__file__).resolve().parents[1] / "tools" / "architecture.py")
+architecture = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(architecture)
+
+
+def test_no_module_over_the_limit():
+    over = [(n, m) for n, m in architecture.module_sizes() if n > architecture.MAX_MODULE_LINES]
+    assert not over, over
+
+
+def test_no_function_over_the_limit():
+    over = [(n, f) for n, f in architecture.function_sizes()
+            if n > architecture.MAX_FUNCTION_LINES]
+    assert not over, over
+
+
+def test_no_underscore_imports_across_modules():
+    assert architecture.underscore_imports() == []
+
+
+def test_every_value_error_has_the_one_form():
+    assert architecture.value_error_sites() == []
+
+
+def test_the_checks_can_fail(tmp_path, monkeypatch):
+    # A tree with one of each violation: every check must report it.
+    pkg = tmp_path / "jaxcnn"
+    pkg.mkdir()
+    (tmp_path / "experiments").mkdir()
+    for d in ("benchmarks", "tools"):
+        (tmp_path / d).mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(70))
+    (pkg / "bad.py").write_text(
+        "from jaxcnn.conv import _helper\nimport jaxcnn.validation as v\n"
+        f"def long():\n{body}\n    v._private()\n    raise ValueError('x must be 1')\n"
+        + "\n" * 400)
+    monkeypatch.setattr(architecture, "ROOT", tmp_path)
+    assert architecture.module_sizes()[0][1] == "jaxcnn/bad.py"
+    assert architecture.function_sizes()[0] == (73, "jaxcnn/bad.py:long")
+    assert len(architecture.underscore_imports()) == 2
+    assert architecture.value_error_sites() == ["jaxcnn/bad.py:75"]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda v: v.check_int(True, name="epochs", minimum=0), "epochs: expected an int >= 0, got True"),
+    (lambda v: v.check_int(5, name="process_id", minimum=0, maximum=3),
+     "process_id: expected an int >= 0 and <= 3, got 5"),
+    (lambda v: v.check_number(float("nan"), name="lr", minimum=0, strict=True),
+     "lr: expected a finite number > 0, got nan"),
+    (lambda v: v.check_choice("adam", ("sgd", "blasso"), name="kind"),
+     "kind: expected one of ('sgd', 'blasso'), got 'adam'"),
+])
+def test_generic_checks_message(bad, message):
+    from jaxcnn import validation
+
+    with pytest.raises(ValueError) as e:
+        bad(validation)
+    assert str(e.value) == message
