@@ -96,6 +96,27 @@ def check_number(value: Any, *, name: str, minimum: float | None = None,
     return v
 
 
+def check_key(key: Any, *, name: str = "key") -> Any:
+    """Returns ``key`` if it is one JAX PRNG key (typed, shape ``()``, or legacy ``uint32[2]``).
+
+    Raises:
+      ValueError: ``"<name>: expected a jax.random key (e.g. jax.random.key(0)), got ..."``.
+    """
+    import jax
+
+    what = "a single jax.random key, e.g. jax.random.key(0)"
+    if key is None or isinstance(key, (int, np.integer)) or not hasattr(key, "dtype"):
+        raise error(name, what, key)
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise error(name, what + " (shape ())", f"a key array of shape {tuple(key.shape)}")
+        return key
+    if key.dtype == np.uint32 and tuple(key.shape) == (2,):
+        return key
+    raise error(name, what + " (typed key or legacy uint32[2])",
+                f"dtype {key.dtype} shape {tuple(key.shape)}")
+
+
 def check_choice(value: Any, choices: Sequence[Any], *, name: str) -> Any:
     """Returns ``value`` if it is one of ``choices``.
 

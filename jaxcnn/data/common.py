@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcnn.validation import check_key
+
 __all__ = [
     "DatasetInfo",
     "SPLIT_KEYS",
@@ -68,29 +70,6 @@ def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
     return int(value)
-
-
-def check_key(name: str, key: Any) -> jax.Array:
-    """Checks that ``key`` is a JAX PRNG key (new-style typed or legacy uint32[2])."""
-    if key is None:
-        raise ValueError(
-            f"`{name}` must be a jax.random key (e.g. jax.random.key(0)), got None"
-        )
-    if isinstance(key, (int, np.integer)) or not hasattr(key, "dtype"):
-        raise ValueError(
-            f"`{name}` must be a jax.random key (e.g. jax.random.key(0)), "
-            f"got {type(key).__name__} {key!r}"
-        )
-    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape != ():
-            raise ValueError(f"`{name}` must be a single PRNG key (shape ()), got shape {key.shape}")
-        return key
-    if key.dtype == np.uint32 and tuple(key.shape) == (2,):
-        return key
-    raise ValueError(
-        f"`{name}` must be a jax.random key (typed key or legacy uint32[2]), "
-        f"got dtype {key.dtype} shape {tuple(key.shape)}"
-    )
 
 
 def check_dataset(data: Any, name: str = "data") -> None:
@@ -206,7 +185,7 @@ def permute_pixels(
         (4000, 40, 1)
     """
     check_dataset(data)
-    key = check_key("key", key)
+    key = check_key(key, name="key")
     spatial = tuple(np.shape(data["x_train"])[1:-1])
     num_pos = math.prod(spatial)
     perm = random_permutation(key, num_pos)

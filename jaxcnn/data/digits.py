@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from jaxcnn.data.common import check_key, finish, random_permutation
+from jaxcnn.data.common import finish, random_permutation
+from jaxcnn.validation import check_key
 
 __all__ = ["digits"]
 
@@ -43,7 +44,7 @@ def digits(
         0.0 < float(test_fraction) < 1.0
     ):
         raise ValueError(f"`test_fraction` must be a float in (0, 1), got {test_fraction!r}")
-    key = jax.random.key(0) if key is None else check_key("key", key)
+    key = jax.random.key(0) if key is None else check_key(key, name="key")
     try:
         from sklearn.datasets import load_digits
     except ImportError as e:  # pragma: no cover - depends on the environment

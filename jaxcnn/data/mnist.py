@@ -15,7 +15,8 @@ import jax
 import numpy as np
 
 from jaxcnn import validation
-from jaxcnn.data.common import check_key, finish, permute_pixels, random_permutation
+from jaxcnn.data.common import finish, permute_pixels, random_permutation
+from jaxcnn.validation import check_key
 
 __all__ = ["mnist", "mnist_shuffled", "MNIST_SHAPE", "MNIST_TEST_PER_CLASS"]
 
@@ -144,7 +145,7 @@ def mnist(
 def _checked_key(name: str, key: Any) -> jax.Array:
     """``check_key`` with the ``"<argument>: expected ..., got ..."`` message form."""
     try:
-        return check_key(name, key)
+        return check_key(key, name=name)
     except ValueError:
         desc = (f"{type(key).__name__} {key!r}" if not hasattr(key, "dtype")
                 else f"dtype {key.dtype} shape {tuple(key.shape)}")

@@ -24,7 +24,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxcnn.data.common import cache_dir, check_key, finish, permute_pixels
+from jaxcnn.data.common import cache_dir, finish, permute_pixels
+from jaxcnn.validation import check_key
 
 __all__ = ["mnist1d", "MNIST1D_DEFAULT_ARGS"]
 
@@ -200,7 +201,7 @@ def mnist1d(
             "shuffle_pixels=False and a key"
         )
     if permutation_key is not None:
-        check_key("permutation_key", permutation_key)
+        check_key(permutation_key, name="permutation_key")
     args_json = _args_key(_generator_args(overrides))
     raw = _load_raw(args_json, bool(disk_cache))
     data = finish(

@@ -39,9 +39,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcnn.validation import check_key
 from jaxcnn.data.common import (
     _is_concrete,
-    check_key,
+
     check_positive_int,
     finish,
     _normal_flat,
@@ -270,7 +271,7 @@ def sample_stationary_gaussian(key, num_samples: int, cov_row) -> jax.Array:
         >>> sample_stationary_gaussian(jax.random.key(0), 5, row).shape
         (5, 20, 20)
     """
-    key = check_key("key", key)
+    key = check_key(key, name="key")
     num_samples = check_positive_int("num_samples", num_samples)
     if _is_concrete(cov_row):
         lam = np.fft.fftn(np.asarray(cov_row, np.float64)).real
@@ -362,7 +363,7 @@ def nlgp_task(
         >>> x.shape, int(y.sum())
         ((100, 20, 20, 1), 50)
     """
-    key = check_key("key", key)
+    key = check_key(key, name="key")
     num_samples = check_positive_int("num_samples", num_samples, minimum=2)
     if not isinstance(xi, Sequence) or len(xi) != 2:
         raise ValueError(f"`xi` must be a pair (xi_0, xi_1) of correlation lengths, got {xi!r}")
@@ -422,7 +423,7 @@ def nlgp_dataset(
         >>> d["x_train"].shape
         (200, 20, 20, 1)
     """
-    key = check_key("key", key)
+    key = check_key(key, name="key")
     ktr, kte = jax.random.split(key)
     kw = dict(shape=shape, xi=xi, gain=gain, gaussian=gaussian, p=p)
     xtr, ytr = nlgp_task(ktr, num_train, **kw)
