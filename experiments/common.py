@@ -63,6 +63,15 @@ def build_parser(name: str, description: str, *, datasets: Sequence[str] | None 
                    help="start afresh and replace the results of an earlier run in OUT "
                         "(without it, or --resume, such a folder is refused)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    g = p.add_argument_group("multi-process runs (jax.distributed; default: the environment "
+                             "variables JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "
+                             "JAX_PROCESS_ID)")
+    g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="address of process 0, the same in every process")
+    g.add_argument("--num-processes", type=int, default=None, metavar="N",
+                   help="number of processes taking part")
+    g.add_argument("--process-id", type=int, default=None, metavar="I",
+                   help="this process's id, 0 <= I < N (process 0 writes the results)")
     p.set_defaults(_datasets=tuple(datasets or ()), _name=name)
     return p
 
