@@ -32,13 +32,23 @@ PaddingLike = Union[str, int, Sequence[Sequence[int]]]
 PADDING_MODES = ("VALID", "SAME", "CIRCULAR")
 
 
+class Text(str):
+    """A description to show as it is after "got" (no quotes), e.g. ``Text("shape (3,)")``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def error(name: str, expected: str, given: Any) -> ValueError:
     """The package's one error form: ``"<name>: expected <expected>, got <given!r>"``.
 
     Args:
       name: the argument (or ``argument['key']``) that was wrong.
       expected: what was expected, in words.
-      given: what was given; rendered with ``repr``, so strings appear quoted.
+      given: what was given; rendered with ``repr``, so strings appear quoted (wrap a
+        description in :class:`Text` to show it unquoted, e.g. ``Text(f"shape {x.shape}")``).
 
     Returns:
       The ``ValueError`` to raise (``raise error(...)``).
@@ -90,10 +100,49 @@ def check_number(value: Any, *, name: str, minimum: float | None = None,
     if not is_number(value):
         raise error(name, what, value)
     v = float(value)
-    if (finite and not math.isfinite(v)) or (minimum is not None and (
-            v < minimum or (strict and v == minimum))):
+    if (finite and not math.isfinite(v)) or (minimum is not None and not (
+            v > minimum or (not strict and v == minimum))):  # NaN fails every bound
         raise error(name, what, value)
     return v
+
+
+def is_concrete(value: Any) -> bool:
+    """False for a JAX tracer (a value traced under ``jax.jit``), True otherwise."""
+    import jax
+
+    return not isinstance(value, jax.core.Tracer)
+
+
+def check_scalar(value: Any, *, name: str, minimum: float | None = None,
+                 strict: bool = False, finite: bool = True) -> Any:
+    """:func:`check_number` that also accepts 0-d NumPy/JAX arrays of a real dtype.
+
+    A traced value (under ``jax.jit``) cannot be checked and is returned unchanged.
+
+    Returns:
+      ``float(value)`` for a concrete value, else ``value`` itself.
+
+    Raises:
+      ValueError: ``"<name>: expected a finite number >= minimum, got <value>"``.
+    """
+    if not is_concrete(value):
+        return value
+    if (not is_number(value) and hasattr(value, "dtype") and np.ndim(value) == 0
+            and np.issubdtype(value.dtype, np.number)
+            and not np.issubdtype(value.dtype, np.complexfloating)):
+        value = np.asarray(value).item()  # a Python int/float, shown plainly in messages
+    return check_number(value, name=name, minimum=minimum, strict=strict, finite=finite)
+
+
+def check_bool(value: Any, *, name: str) -> bool:
+    """Returns ``bool(value)`` if it is a Python or NumPy bool (not ``0``/``1``).
+
+    Raises:
+      ValueError: ``"<name>: expected a bool, got <value>"``.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise error(name, "a bool", value)
+    return bool(value)
 
 
 def check_key(key: Any, *, name: str = "key") -> Any:

@@ -12,6 +12,7 @@ import numpy as np
 
 from jaxcnn.io import to_jsonable
 from jaxcnn.train.sharding import is_key, to_host
+from jaxcnn.validation import Text, error
 
 __all__ = ["CheckpointManager"]
 
@@ -86,9 +87,9 @@ class CheckpointManager:
                 continue
             saved = out["results"]
             if saved.get("num_leaves") != len(self._leaves):
-                raise ValueError(f"checkpoint_dir: expected checkpoints of this model and "
-                                 f"optimizer ({len(self._leaves)} arrays), got "
-                                 f"{saved.get('num_leaves')} arrays in {self.directory}")
+                raise error("checkpoint_dir", f"checkpoints of this model and optimizer "
+                            f"({len(self._leaves)} arrays)",
+                            Text(f"{saved.get('num_leaves')} arrays in {self.directory}"))
             leaves = []
             for i, x in enumerate(self._leaves):
                 value = out["state"][f"{i:05d}"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
-from typing import Any, Literal, get_args
+from collections.abc import Callable
+from typing import Literal, get_args
 
 import numpy as np
 from flax import nnx
+
+from jaxcnn.validation import Text, check_choice, check_int, error
 
 __all__ = ["Loss", "ShardMode", "Callback", "TrainConfig", "NonFiniteLossError"]
 
@@ -41,12 +43,6 @@ class NonFiniteLossError(FloatingPointError):
         self.global_step = global_step
         self.loss = loss
         self.seed = seed
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) \
-            or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,25 +95,17 @@ class TrainConfig:
     shuffle: bool = True
 
     def __post_init__(self):
-        _check_int("epochs", self.epochs, 0)
-        _check_int("batch_size", self.batch_size, 1)
-        if self.eval_batch_size is not None:
-            _check_int("eval_batch_size", self.eval_batch_size, 1)
-        _check_int("seed", self.seed, 0)
-        _check_int("log_every", self.log_every, 0)
-        _check_int("checkpoint_every", self.checkpoint_every, 1)
-        _check_int("keep_checkpoints", self.keep_checkpoints, 2)
-        _check_int("fsdp_min_size", self.fsdp_min_size, 0)
-        if self.devices is not None:
-            _check_int("devices", self.devices, 1)
-        if self.shard_params not in SHARD_MODES:
-            raise ValueError(f"shard_params: expected one of {SHARD_MODES}, "
-                             f"got {self.shard_params!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss: expected one of {LOSSES}, got {self.loss!r}")
+        minimums = {"epochs": 0, "batch_size": 1, "eval_batch_size": 1, "seed": 0,
+                    "log_every": 0, "checkpoint_every": 1, "keep_checkpoints": 2,
+                    "fsdp_min_size": 0, "devices": 1}
+        for name, minimum in minimums.items():
+            if getattr(self, name) is not None or name not in ("eval_batch_size", "devices"):
+                check_int(getattr(self, name), name=name, minimum=minimum)
+        check_choice(self.shard_params, SHARD_MODES, name="shard_params")
+        check_choice(self.loss, LOSSES, name="loss")
         for name in ("resume", "progress", "shuffle"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name}: expected a bool, got {getattr(self, name)!r}")
+                raise error(name, "a bool", getattr(self, name))
         if self.resume and self.checkpoint_dir is None:
-            raise ValueError("resume: expected a checkpoint_dir to resume from, "
-                             "got resume=True with checkpoint_dir=None")
+            raise error("resume", "a checkpoint_dir to resume from",
+                        Text("resume=True with checkpoint_dir=None"))

@@ -11,6 +11,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxcnn.train.sharding import place_from_host
+from jaxcnn.validation import Text, error
 
 __all__ = ["DATA_KEYS", "as_arrays", "check_targets", "DeviceData"]
 
@@ -29,26 +30,25 @@ def as_arrays(data: Mapping[str, Any]) -> dict[str, np.ndarray]:
         ValueError: naming the offending ``data[...]`` entry, what was expected and given.
     """
     if not isinstance(data, Mapping):
-        raise ValueError(f"data: expected a mapping with keys {DATA_KEYS}, "
-                         f"got {type(data).__name__}")
+        raise error("data", f"a mapping with keys {DATA_KEYS}", Text(type(data).__name__))
     missing = [k for k in DATA_KEYS if k not in data]
     if missing:
-        raise ValueError(f"data: expected keys {DATA_KEYS}, got one missing {missing}")
+        raise error("data", f"keys {DATA_KEYS}", Text(f"a mapping without {missing}"))
     arrays = {k: np.asarray(data[k]) for k in DATA_KEYS}
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
-            raise ValueError(f"data['y_{split}']: expected {x.shape[:1]} leading examples "
-                             f"like data['x_{split}'] {x.shape}, got {y.shape}")
+            raise error(f"data['y_{split}']", f"{x.shape[:1]} leading examples like "
+                        f"data['x_{split}'] {x.shape}", Text(f"shape {y.shape}"))
         if x.shape[0] == 0:
-            raise ValueError(f"data['x_{split}']: expected at least one example, got 0")
+            raise error(f"data['x_{split}']", "at least one example", 0)
         for name, a in ((f"x_{split}", x), (f"y_{split}", y)):
             if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
-                raise ValueError(f"data['{name}']: expected a numeric array, got dtype {a.dtype}")
+                raise error(f"data['{name}']", "a numeric array", Text(f"dtype {a.dtype}"))
             if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all():
                 bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
-                raise ValueError(f"data['{name}']: expected finite values, got {bad} "
-                                 f"NaN or infinite entries")
+                raise error(f"data['{name}']", "finite values",
+                            Text(f"{bad} NaN or infinite entries"))
         if x.dtype == np.float64:  # JAX computes in float32 unless x64 is enabled
             arrays[f"x_{split}"] = x.astype(np.float32)
         if np.issubdtype(y.dtype, np.integer):
@@ -56,8 +56,8 @@ def as_arrays(data: Mapping[str, Any]) -> dict[str, np.ndarray]:
         elif np.issubdtype(y.dtype, np.floating):
             arrays[f"y_{split}"] = y.astype(np.float32)
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
-        raise ValueError(f"data['x_test']: expected example shape "
-                         f"{arrays['x_train'].shape[1:]}, got {arrays['x_test'].shape[1:]}")
+        raise error("data['x_test']", f"example shape {arrays['x_train'].shape[1:]} (as x_train)",
+                    Text(f"example shape {arrays['x_test'].shape[1:]}"))
     return arrays
 
 
@@ -75,25 +75,21 @@ def check_targets(arrays: Mapping[str, np.ndarray], *, num_outputs: int, loss: s
         name, y = f"data['y_{split}']", arrays[f"y_{split}"]
         if np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
             if y.ndim != 1:
-                raise ValueError(f"{name}: expected integer labels of shape (N,), got "
-                                 f"shape {y.shape}")
+                raise error(name, "integer labels of shape (N,)", Text(f"shape {y.shape}"))
             lo, hi = int(y.min()), int(y.max())
             if lo < 0 or hi >= num_outputs:
-                raise ValueError(f"{name}: expected integer labels in [0, {num_outputs}) "
-                                 f"(the model has {num_outputs} outputs), got labels in "
-                                 f"[{lo}, {hi}]")
+                raise error(name, f"integer labels in [0, {num_outputs}) (the model has "
+                            f"{num_outputs} outputs)", Text(f"labels in [{lo}, {hi}]"))
             continue
         if y.ndim != 2 or y.shape[1] != num_outputs:
-            raise ValueError(f"{name}: expected integer labels (N,) or float targets "
-                             f"(N, {num_outputs}) for loss={loss!r}, got {y.dtype} of "
-                             f"shape {y.shape}")
+            raise error(name, f"integer labels (N,) or float targets (N, {num_outputs}) for "
+                        f"loss={loss!r}", Text(f"{y.dtype} of shape {y.shape}"))
         if loss == "cross_entropy":
             sums = y.sum(axis=1)
             if (y < 0).any() or not np.allclose(sums, 1.0, atol=1e-3):
-                raise ValueError(f"{name}: expected probability targets (rows >= 0 summing "
-                                 f"to 1) for loss='cross_entropy', got rows with min "
-                                 f"{float(y.min()):.4g} and sums in [{float(sums.min()):.4g}, "
-                                 f"{float(sums.max()):.4g}]")
+                raise error(name, "probability targets (rows >= 0 summing to 1) for "
+                            "loss='cross_entropy'", Text(f"rows with min {float(y.min()):.4g} and "
+                            f"sums in [{float(sums.min()):.4g}, {float(sums.max()):.4g}]"))
 
 
 class DeviceData:

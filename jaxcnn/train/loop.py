@@ -1,4 +1,20 @@
-"""The training recipes: :func:`train` (one model) and :func:`train_seeds` (many seeds)."""
+"""The training recipes: :func:`train` (one model) and :func:`train_seeds` (many seeds).
+
+The results of one run (what :func:`train` returns, and each ``per_seed`` entry of
+:func:`train_seeds`) are a JSON-able dict: ``"config"``, ``"epochs_completed"``,
+``"curves"`` (``{"epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc",
+"wall_time", *callback keys}``, one entry per epoch), ``"final"`` (``{"epoch", "step",
+"train_loss", "train_acc", "test_loss", "test_acc"}``), ``"wall_time"``, ``"device"``
+(``{"platform", "device_kind", "count", "process_count"}``), ``"num_params"``,
+``"num_train"``, ``"num_test"``, ``"steps_per_epoch"``, ``"eval_batch_size"``,
+``"sharding"`` and ``"resumed_from"``. Training metrics are running means over the
+epoch's steps (train mode); test metrics are computed in eval mode.
+
+Replicas on a mesh (:func:`train_seeds` with ``config.devices > 1``): the replica axis is
+not sharded; each replica's arrays get the sharding a single run would give them
+(replicated, or FSDP over ``data``) with the replica axis in front, and every replica's
+batch is split over the ``data`` axis.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +36,11 @@ from jaxcnn.io import to_jsonable
 from jaxcnn.train.config import Callback, TrainConfig
 from jaxcnn.train.data import as_arrays
 from jaxcnn.train.run import FINAL_KEYS, Run
+from jaxcnn.train.sharding import is_key
 
 #: The final metrics summarised over seeds by :func:`train_seeds`.
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
-from jaxcnn.train.sharding import is_key
+from jaxcnn.validation import Text, error, is_int
 
 __all__ = ["train", "train_seeds"]
 
@@ -32,7 +49,7 @@ logger = logging.getLogger("jaxcnn.train")
 
 def _check_config(config: Any) -> TrainConfig:
     if not isinstance(config, TrainConfig):
-        raise ValueError(f"config: expected a TrainConfig, got {type(config).__name__}")
+        raise error("config", "a TrainConfig", Text(type(config).__name__))
     return config
 
 
@@ -110,25 +127,18 @@ def train(model: nnx.Module, tx: optax.GradientTransformation, data: Mapping[str
         key: PRNG key for the data order (epoch ``e`` uses ``fold_in(key, e)``);
             ``None``: ``jax.random.key(config.seed)``. A resumed run uses the checkpointed key.
         callbacks: functions ``(epoch, model) -> dict | None`` called after every epoch
-            (``epoch`` counts completed epochs from 1, ``model`` holds the current state).
-            Returned entries (floats, ints, lists) are appended to ``results["curves"]``
-            under their names. A callback may modify the model's variables (e.g. pruning);
-            training continues from the modified state.
+            (``epoch`` counts from 1); returned entries are appended to
+            ``results["curves"]``. A callback may modify the model's variables (e.g.
+            pruning); training continues from the modified state.
 
     Returns:
-        ``{"config", "epochs_completed", "curves": {"epoch", "step", "train_loss",
-        "train_acc", "test_loss", "test_acc", "wall_time", *callback keys} (one entry per
-        epoch), "final": {"epoch", "step", "train_loss", "train_acc", "test_loss",
-        "test_acc"}, "wall_time", "device": {"platform", "device_kind", "count",
-        "process_count"}, "num_params", "num_train", "num_test", "steps_per_epoch",
-        "eval_batch_size", "sharding", "resumed_from"}``. Training metrics are running
-        means over the epoch's steps (train mode); test metrics are computed in eval mode.
+        The run's results dict (``"config"``, ``"curves"`` per epoch, ``"final"``
+        metrics, ``"device"``, ...; every key is listed in :mod:`jaxcnn.train.loop`).
 
     Raises:
-        ValueError: bad data (missing keys, shapes, non-finite values, labels outside
-            ``[0, C)``, float labels of shape ``(N,)``), batch sizes not fitting the data or
-            devices, too many devices, or a non-empty ``checkpoint_dir`` without
-            ``resume=True``.
+        ValueError: bad data (keys, shapes, non-finite values, labels outside ``[0, C)``),
+            batch sizes not fitting the data or devices, or a non-empty ``checkpoint_dir``
+            without ``resume=True``.
         NonFiniteLossError: the training (or test) loss became NaN or infinite. The model
             then holds its state from before the failing epoch's callbacks (its initial
             state if there are no callbacks); the last checkpoint is from before that epoch.
@@ -136,11 +146,9 @@ def train(model: nnx.Module, tx: optax.GradientTransformation, data: Mapping[str
     Example:
         >>> import numpy as np, optax
         >>> from flax import nnx
-        >>> rng = np.random.default_rng(0)
-        >>> x = rng.normal(size=(512, 8)).astype(np.float32)
+        >>> x = np.random.default_rng(0).normal(size=(512, 8)).astype(np.float32)
         >>> y = (x[:, 0] > 0).astype(np.int32)
-        >>> data = {"x_train": x[:384], "y_train": y[:384], "x_test": x[384:],
-        ...         "y_test": y[384:]}
+        >>> data = {"x_train": x[:384], "y_train": y[:384], "x_test": x[384:], "y_test": y[384:]}
         >>> model = nnx.Sequential(nnx.Linear(8, 16, rngs=nnx.Rngs(0)), jax.nn.relu,
         ...                        nnx.Linear(16, 2, rngs=nnx.Rngs(1)))
         >>> results = train(model, optax.adam(1e-2), data,
@@ -160,12 +168,11 @@ def train(model: nnx.Module, tx: optax.GradientTransformation, data: Mapping[str
 
 def _check_seeds(seeds: Any) -> list[int]:
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
-        raise ValueError(f"seeds: expected a non-empty sequence of ints, got {seeds!r}")
-    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_))
-               and s >= 0 for s in seeds):
-        raise ValueError(f"seeds: expected ints >= 0, got {list(seeds)!r}")
+        raise error("seeds", "a non-empty sequence of ints", seeds)
+    if not all(is_int(s) and s >= 0 for s in seeds):
+        raise error("seeds", "ints >= 0", list(seeds))
     if len(set(int(s) for s in seeds)) != len(seeds):
-        raise ValueError(f"seeds: expected distinct seeds, got {list(seeds)!r}")
+        raise error("seeds", "distinct seeds", list(seeds))
     return [int(s) for s in seeds]
 
 
@@ -180,14 +187,13 @@ def _build_models(make_model: Callable[[int], nnx.Module], seeds: Sequence[int],
     for s in seeds:
         m = make_model(s)
         if not isinstance(m, nnx.Module):
-            raise ValueError(f"make_model: expected an nnx.Module for seed {s}, got "
-                             f"{type(m).__name__}")
+            raise error("make_model", f"an nnx.Module for seed {s}", Text(type(m).__name__))
         structure = _structure(m)
         if reference is None:
             reference = structure
         elif structure != reference:
-            raise ValueError(f"make_model: expected models of one structure for every seed, "
-                             f"got a different graph or parameter shapes for seed {s}")
+            raise error("make_model", "models of one structure for every seed",
+                        Text(f"a different graph or parameter shapes for seed {s}"))
         models.append(m)
     return models, reference
 
@@ -218,11 +224,9 @@ def train_seeds(make_model: Callable[[int], nnx.Module], tx: optax.GradientTrans
     along a leading replica axis and every compiled program (epoch scan, evaluation,
     permutation) is ``jax.vmap``-ed over it; the dataset is shared.
 
-    On a mesh (``config.devices > 1``) the replica axis is not sharded: each replica's
-    arrays get the sharding a single run would give them (replicated, or FSDP over
-    ``data``) with the replica axis in front, and every replica's batch is split over the
-    ``data`` axis. ``max_replicas`` bounds how many replicas are compiled together; groups
-    of ``max_replicas`` seeds (in order) then run one after another.
+    On a mesh the replica axis is not sharded (see :mod:`jaxcnn.train.loop`).
+    ``max_replicas`` bounds how many replicas are compiled together; groups of
+    ``max_replicas`` seeds (in order) then run one after another.
 
     Args:
         make_model: ``seed -> nnx.Module``; every seed must give the same structure.
@@ -238,22 +242,18 @@ def train_seeds(make_model: Callable[[int], nnx.Module], tx: optax.GradientTrans
     Returns:
         ``(models, results)``: the trained models in seed order (in ``eval()`` mode) and
         ``{"seeds", "config", "max_replicas", "per_seed": [train's results per seed],
-        "mean": {train_loss, train_acc, test_loss, test_acc}, "std": {...}
-        (sample standard deviation over seeds, 0 for one seed), "wall_time"}``.
+        "mean": {train_loss, train_acc, test_loss, test_acc}, "std": {...} (ddof 1), ...}``.
 
     Raises:
-        ValueError: as :func:`train`, and for empty or repeated ``seeds``, a bad
-            ``max_replicas``, or models whose structure differs between seeds.
+        ValueError: as :func:`train`; empty or repeated ``seeds``, a bad ``max_replicas``.
         NonFiniteLossError: a replica's loss was not finite (``.seed`` names it).
 
     Example:
         >>> import numpy as np, optax
         >>> from flax import nnx
-        >>> rng = np.random.default_rng(0)
-        >>> x = rng.normal(size=(512, 8)).astype(np.float32)
+        >>> x = np.random.default_rng(0).normal(size=(512, 8)).astype(np.float32)
         >>> y = (x[:, 0] > 0).astype(np.int32)
-        >>> data = {"x_train": x[:384], "y_train": y[:384], "x_test": x[384:],
-        ...         "y_test": y[384:]}
+        >>> data = {"x_train": x[:384], "y_train": y[:384], "x_test": x[384:], "y_test": y[384:]}
         >>> make = lambda s: nnx.Sequential(nnx.Linear(8, 16, rngs=nnx.Rngs(s)),
         ...                                 jax.nn.relu, nnx.Linear(16, 2, rngs=nnx.Rngs(s)))
         >>> models, res = train_seeds(make, optax.adam(1e-2), data, seeds=[0, 1, 2],
@@ -267,10 +267,15 @@ def train_seeds(make_model: Callable[[int], nnx.Module], tx: optax.GradientTrans
     seeds = _check_seeds(seeds)
     if max_replicas is None:
         max_replicas = len(seeds)
-    if not isinstance(max_replicas, (int, np.integer)) or isinstance(max_replicas, bool) \
-            or max_replicas < 1:
-        raise ValueError(f"max_replicas: expected an int >= 1 or None, got {max_replicas!r}")
-    arrays = as_arrays(data)
+    elif not is_int(max_replicas) or max_replicas < 1:
+        raise error("max_replicas", "an int >= 1 or None", max_replicas)
+    models, per_seed = _train_groups(make_model, tx, as_arrays(data), seeds, config,
+                                     callbacks, int(max_replicas))
+    return models, _summary(seeds, per_seed, config, int(max_replicas), t0)
+
+
+def _train_groups(make_model, tx, arrays, seeds, config, callbacks, max_replicas):
+    """Trains ``seeds`` in groups of ``max_replicas``; ``(models, per-seed results)``."""
     models, per_seed, reference, programs, device_data = [], [], None, {}, None
     for i in range(0, len(seeds), max_replicas):
         group = seeds[i:i + max_replicas]
@@ -286,4 +291,4 @@ def train_seeds(make_model: Callable[[int], nnx.Module], tx: optax.GradientTrans
         programs[len(group)], device_data = run.programs, run.data
         per_seed += _fit(run, callbacks, directory, f"seeds {group[0]}-{group[-1]}")
         models += group_models
-    return models, _summary(seeds, per_seed, config, int(max_replicas), t0)
+    return models, per_seed

@@ -31,6 +31,7 @@ from jaxcnn.train.data import DeviceData, check_targets
 from jaxcnn.train.sharding import (copy_to, describe_devices, make_mesh, param_sharding,
                                    place_from_host, spec_as_list, stacked_sharding, to_host)
 from jaxcnn.train.steps import Programs, StepSpec
+from jaxcnn.validation import Text, error
 
 __all__ = ["BUILTIN_CURVES", "Run"]
 
@@ -47,12 +48,10 @@ def _stack(trees: Sequence[Any]) -> Any:
 
 def _eval_batch_size(config: TrainConfig, ndev: int) -> int:
     if config.batch_size % ndev:
-        raise ValueError(f"batch_size: expected a multiple of the device count {ndev}, "
-                         f"got {config.batch_size}")
+        raise error("batch_size", f"a multiple of the device count {ndev}", config.batch_size)
     eval_bs = config.eval_batch_size or -(-1024 // ndev) * ndev
     if eval_bs % ndev:
-        raise ValueError(f"eval_batch_size: expected a multiple of the device count {ndev}, "
-                         f"got {eval_bs}")
+        raise error("eval_batch_size", f"a multiple of the device count {ndev}", eval_bs)
     return eval_bs
 
 
@@ -93,8 +92,8 @@ class Run:
         tr, te = self.data.splits["train"], self.data.splits["test"]
         self.n_steps = tr["n"] // config.batch_size
         if self.n_steps == 0:
-            raise ValueError(f"batch_size: expected at most the number of training examples "
-                             f"{tr['n']}, got {config.batch_size}")
+            raise error("batch_size", f"at most the number of training examples {tr['n']}",
+                        config.batch_size)
         self._place_state(tx)
         self.key_impl = jax.random.key_impl(keys[0])
         key = _stack(keys) if stacked else keys[0]
@@ -130,8 +129,8 @@ class Run:
         out = jax.eval_shape(lambda p, r, x: nnx.merge(graph_eval, p, r, copy=True)(x),
                              self._params0[0], self._rest0[0], x)
         if len(out.shape) != 2:
-            raise ValueError(f"model output: expected shape (batch, classes), got "
-                             f"{tuple(out.shape)} for a batch of 1")
+            raise error("model output", "shape (batch, classes)",
+                        Text(f"shape {tuple(out.shape)} for a batch of 1"))
         return int(out.shape[1])
 
     def _place_state(self, tx) -> None:
@@ -181,10 +180,9 @@ class Run:
                                          template=state, shardings=self.shardings)
         restored = self.manager.restore_latest(self.key_impl) if self.config.resume else None
         if restored is None and self.manager.latest_step() is not None:
-            raise ValueError(
-                f"resume: expected True to continue from the checkpoints in checkpoint_dir="
-                f"{directory!r} (latest epoch {self.manager.latest_step()}), got "
-                f"{self.config.resume}; pass resume=True or use an empty directory")
+            raise error("resume", f"True to continue from the checkpoints in checkpoint_dir="
+                        f"{directory!r} (latest epoch {self.manager.latest_step()}; or use an "
+                        "empty directory)", self.config.resume)
         if restored is None:
             return
         (self.params, self.rest, self.opt_state), saved, saved_key = restored
@@ -315,8 +313,8 @@ class Run:
         if any(jax.tree.structure(p) != jax.tree.structure(ref_p)
                or jax.tree.structure(q) != jax.tree.structure(ref_r)
                for p, q in zip(params, rest)):
-            raise ValueError("callbacks: expected the model's variables to keep their "
-                             "structure, got a changed state tree")
+            raise error("callbacks", "the model's variables to keep their structure",
+                        Text("a changed state tree"))
         p_sh, r_sh, _ = self.shardings
         if self.stacked:
             self.params, self.rest = (copy_to(_stack(t), s) for t, s in
@@ -336,8 +334,7 @@ class Run:
                 curves[name].append(value)
             for name, value in extra.items():
                 if name in BUILTIN_CURVES:
-                    raise ValueError(f"callbacks: expected metric names other than "
-                                     f"{BUILTIN_CURVES}, got {name!r}")
+                    raise error("callbacks", f"metric names other than {BUILTIN_CURVES}", name)
                 curves.setdefault(name, [None] * (len(curves["epoch"]) - 1))
                 curves[name].append(to_jsonable(value))
             for values in curves.values():  # pad callback curves that skipped an epoch

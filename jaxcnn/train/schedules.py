@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import optax
 
+from jaxcnn.validation import error
+
 __all__ = ["cosine_schedule", "steps_per_epoch"]
 
 
@@ -33,10 +35,9 @@ def cosine_schedule(learning_rate: float, *, total_steps: int,
         0.1
     """
     if not isinstance(total_steps, (int, np.integer)) or total_steps < 1:
-        raise ValueError(f"total_steps: expected an int >= 1, got {total_steps!r}")
+        raise error("total_steps", "an int >= 1", total_steps)
     if not isinstance(warmup_steps, (int, np.integer)) or not 0 <= warmup_steps < total_steps:
-        raise ValueError(f"warmup_steps: expected an int in [0, total_steps={total_steps}), "
-                         f"got {warmup_steps!r}")
+        raise error("warmup_steps", f"an int in [0, total_steps={total_steps})", warmup_steps)
     if warmup_steps == 0:
         alpha = end_value / learning_rate if learning_rate else 0.0
         return optax.cosine_decay_schedule(learning_rate, total_steps, alpha=alpha)

@@ -18,6 +18,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxcnn.train.config import SHARD_MODES
+from jaxcnn.validation import error
 
 __all__ = ["make_mesh", "param_sharding", "fsdp_spec", "stacked_sharding", "is_key",
            "to_host", "place_from_host", "copy_to", "spec_as_list", "describe_devices"]
@@ -36,8 +37,8 @@ def make_mesh(devices: int | None = None) -> Mesh:
     available = jax.devices()
     n = len(available) if devices is None else int(devices)
     if not 1 <= n <= len(available):
-        raise ValueError(f"devices: expected between 1 and {len(available)} "
-                         f"(the {available[0].platform} devices available), got {devices}")
+        raise error("devices", f"between 1 and {len(available)} (the {available[0].platform} "
+                    "devices available)", devices)
     return Mesh(np.array(available[:n]), ("data",))
 
 
@@ -73,7 +74,7 @@ def param_sharding(tree: Any, mesh: Mesh, *, mode: str = "none",
         A pytree of ``NamedSharding`` with the structure of ``tree``.
     """
     if mode not in SHARD_MODES:
-        raise ValueError(f"mode: expected one of {SHARD_MODES}, got {mode!r}")
+        raise error("mode", f"one of {SHARD_MODES}", mode)
     n = mesh.shape["data"]
 
     def one(leaf):

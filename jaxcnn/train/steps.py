@@ -20,6 +20,8 @@ import optax
 from flax import nnx
 from jax.sharding import NamedSharding
 
+from jaxcnn.validation import Text, error
+
 __all__ = ["TRACE_COUNTS", "loss_and_correct", "StepSpec", "Programs"]
 
 #: How many times each compiled function of the trainer was traced (for tests and
@@ -40,7 +42,7 @@ def loss_and_correct(out: jax.Array, y: jax.Array, loss: str):
         ``(per_example_loss (B,), correct (B,) float32)``.
     """
     if out.ndim != 2:
-        raise ValueError(f"model output: expected shape (batch, classes), got {out.shape}")
+        raise error("model output", "shape (batch, classes)", Text(f"shape {tuple(out.shape)}"))
     out = out.astype(jnp.float32)
     if y.ndim == 1:  # integer labels
         labels = y
@@ -49,7 +51,8 @@ def loss_and_correct(out: jax.Array, y: jax.Array, loss: str):
         target = y.astype(jnp.float32)
         labels = jnp.argmax(target, -1) if out.shape[-1] > 1 else None
     else:
-        raise ValueError(f"y: expected labels (batch,) or targets {out.shape}, got {y.shape}")
+        raise error("y", f"labels (batch,) or targets {tuple(out.shape)}",
+                    Text(f"shape {tuple(y.shape)}"))
     if loss == "cross_entropy":
         per_example = optax.softmax_cross_entropy(out, target)
     else:
