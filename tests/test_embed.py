@@ -419,13 +419,13 @@ def test_jit_vmap_grad_and_dtypes():
 
 
 def test_eager_calls_do_not_recompile():
-    from jaxcnn import embed
+    from jaxcnn.embed import conv_dense
     k = np.ones((3, 2, 2), np.float32)
     conv_to_dense(k, (7, 2), padding="SAME")
-    before = embed._conv_to_dense._cache_size()
+    before = conv_dense._conv_to_dense._cache_size()
     for _ in range(3):
         conv_to_dense(k + 1, (7, 2), padding="SAME")
-    assert embed._conv_to_dense._cache_size() == before
+    assert conv_dense._conv_to_dense._cache_size() == before
 
 
 def test_errors():
@@ -466,7 +466,7 @@ def test_errors():
         dense_to_conv(jnp.ones((128, 36 * 3)), (8, 8, 2), (3, 3), groups=2)
     with pytest.raises(ValueError, match="groups: expected a positive int"):
         dense_to_conv(W, (8, 8, 2), (3, 3), groups=0)
-    with pytest.raises(ValueError, match="out_channels: expected a positive int"):
+    with pytest.raises(ValueError, match="out_channels: expected an int >= 1, got 0"):
         locality_mask((8, 8, 2), (3, 3), out_channels=0)
     with pytest.raises(ValueError, match="groups: expected a divisor of the input"):
         locality_mask((8, 8, 3), (3, 3), out_channels=4, groups=2)
