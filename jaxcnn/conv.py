@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn import validation
-from jaxcnn.validation import Geometry
+from jaxcnn.validation import Geometry, Text
 from jaxcnn.patches import patches_from_geometry
 
 __all__ = ["dense", "conv", "local_conv", "mlp_conv", "fc_as_conv"]
@@ -51,10 +51,11 @@ def dense(x: jax.Array, w: jax.Array, b: jax.Array | None = None, *, precision=N
     """
     x, w = jnp.asarray(x), jnp.asarray(w)
     if w.ndim != 2:
-        raise validation.error("w", "a 2-D weight (in_features, out_features)", f"shape {w.shape}")
+        raise validation.error("w", "a 2-D weight (in_features, out_features)",
+                               Text(f"shape {tuple(w.shape)}"))
     if x.ndim < 1 or x.shape[-1] != w.shape[0]:
         raise validation.error("x", f"shape (*batch, {w.shape[0]}) to match w {tuple(w.shape)}",
-                           f"shape {tuple(x.shape)}")
+                               Text(f"shape {tuple(x.shape)}"))
     y = jnp.matmul(x, w, precision=precision)
     if b is not None:
         b = jnp.asarray(b)
@@ -193,12 +194,12 @@ def conv(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None, *, stri
     x, kernel = jnp.asarray(x), jnp.asarray(kernel)
     if kernel.ndim < 3:
         raise validation.error("kernel", "shape (*kernel_size, C_in // groups, C_out) with >= 1 "
-                           "spatial dim", f"shape {tuple(kernel.shape)}")
+                               "spatial dim", Text(f"shape {tuple(kernel.shape)}"))
     n = kernel.ndim - 2
     validation.check_input(x, n)
     groups = validation.check_groups(groups, x.shape[-1], kernel.shape[-1], kernel.shape[-2])
     geom = validation.geometry(x.shape[-n - 1:-1], kernel.shape[:n], strides=strides,
-                            padding=padding, dilation=dilation)
+                               padding=padding, dilation=dilation)
     if bias is not None:
         bias = jnp.asarray(bias)
         validation.check_shape(bias, (kernel.shape[-1],), name="bias", what="(C_out,)")
@@ -248,19 +249,19 @@ def local_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None, *
     x, kernel = jnp.asarray(x), jnp.asarray(kernel)
     if kernel.ndim < 4 or kernel.ndim % 2:
         raise validation.error("kernel", "shape (*out_spatial, *kernel_size, C_in, C_out) with "
-                           "equal numbers of out_spatial and kernel dims",
-                           f"shape {tuple(kernel.shape)}")
+                               "equal numbers of out_spatial and kernel dims",
+                               Text(f"shape {tuple(kernel.shape)}"))
     n = (kernel.ndim - 2) // 2
     validation.check_input(x, n, kernel.shape[-2])
     geom = validation.geometry(x.shape[-n - 1:-1], kernel.shape[n:2 * n], strides=strides,
-                            padding=padding, dilation=dilation)
+                               padding=padding, dilation=dilation)
     validation.check_shape(kernel, (*geom.out_spatial, *geom.kernel_size, *kernel.shape[-2:]),
-                        name="kernel", what="(*out_spatial, *kernel_size, C_in, C_out) for "
-                        f"output spatial shape {geom.out_spatial}")
+                           name="kernel", what="(*out_spatial, *kernel_size, C_in, C_out) for "
+                           f"output spatial shape {geom.out_spatial}")
     if bias is not None:
         bias = jnp.asarray(bias)
         validation.check_shape(bias, (*geom.out_spatial, kernel.shape[-1]), name="bias",
-                            what="(*out_spatial, C_out)")
+                               what="(*out_spatial, C_out)")
     return _local_conv(x, kernel, bias, geom, precision)
 
 
@@ -276,9 +277,37 @@ def _layer_arrays(layer, i: int):
     else:
         w, b = layer, None
     if w is None:
-        raise validation.error(f"layers[{i}]", "a (w, b) pair, a dict with 'kernel'/'w', or an array",
-                           type(layer).__name__)
+        raise validation.error(f"layers[{i}]",
+                               "a (w, b) pair, a dict with 'kernel'/'w', or an array",
+                               Text(type(layer).__name__))
     return jnp.asarray(w), (None if b is None else jnp.asarray(b))
+
+
+def _mlp_params(layers, ks: tuple[int, ...], c_in: int) -> list:
+    """Checked ``[(w, b), ...]`` of :func:`mlp_conv` (first ``w`` flattened to 2-D); each
+    ``w`` must chain from ``prod(kernel_size) * C_in`` features, else ``ValueError``."""
+    if not isinstance(layers, Sequence) or len(layers) == 0:
+        given = (Text(f"an array of shape {tuple(layers.shape)}") if hasattr(layers, "shape")
+                 else layers)
+        raise validation.error("layers", "a non-empty sequence of (w, b) pairs", given)
+    params = [_layer_arrays(layer, i) for i, layer in enumerate(layers)]
+    w0, b0 = params[0]
+    if w0.ndim == len(ks) + 2:
+        validation.check_shape(w0, (*ks, c_in, w0.shape[-1]), name="layers[0]",
+                               what="(*kernel_size, C_in, H_1)")
+        params[0] = (w0.reshape(math.prod(w0.shape[:-1]), w0.shape[-1]), b0)
+    features = math.prod(ks) * c_in
+    for i, (w, b) in enumerate(params):
+        if w.ndim != 2:
+            raise validation.error(f"layers[{i}]", f"a 2-D weight ({features}, out_features)",
+                                   Text(f"shape {tuple(w.shape)}"))
+        validation.check_shape(w, (features, w.shape[1]), name=f"layers[{i}]",
+                               what="weight (in_features, out_features)")
+        if b is not None:
+            validation.check_shape(b, (w.shape[1],), name=f"layers[{i}]",
+                                   what="bias (out_features,)")
+        features = w.shape[1]
+    return params
 
 
 def mlp_conv(x: jax.Array, layers, *, kernel_size, strides=1, padding="VALID", dilation=1,
@@ -315,26 +344,9 @@ def mlp_conv(x: jax.Array, layers, *, kernel_size, strides=1, padding="VALID", d
     n = len(ks)
     x = jnp.asarray(x)
     validation.check_input(x, n)
-    if not isinstance(layers, Sequence) or len(layers) == 0:
-        raise validation.error("layers", "a non-empty sequence of (w, b) pairs", layers)
-    params = [_layer_arrays(layer, i) for i, layer in enumerate(layers)]
-    w0, b0 = params[0]
-    if w0.ndim == n + 2:
-        validation.check_shape(w0, (*ks, x.shape[-1], w0.shape[-1]), name="layers[0]",
-                            what="(*kernel_size, C_in, H_1)")
-        params[0] = (w0.reshape(math.prod(w0.shape[:-1]), w0.shape[-1]), b0)
-    features = math.prod(ks) * x.shape[-1]
-    for i, (w, b) in enumerate(params):
-        if w.ndim != 2:
-            raise validation.error(f"layers[{i}]", f"a 2-D weight ({features}, out_features)",
-                               f"shape {tuple(w.shape)}")
-        validation.check_shape(w, (features, w.shape[1]), name=f"layers[{i}]",
-                            what="weight (in_features, out_features)")
-        if b is not None:
-            validation.check_shape(b, (w.shape[1],), name=f"layers[{i}]", what="bias (out_features,)")
-        features = w.shape[1]
+    params = _mlp_params(layers, ks, x.shape[-1])
     geom = validation.geometry(x.shape[-n - 1:-1], ks, strides=strides, padding=padding,
-                            dilation=dilation)
+                               dilation=dilation)
     patches = patches_from_geometry(x, geom)
 
     def mlp(patch):
@@ -374,7 +386,7 @@ def fc_as_conv(W: jax.Array, in_shape) -> jax.Array:
     W = jnp.asarray(W)
     if W.ndim != 2:
         raise validation.error("W", "a 2-D dense weight (in_features, out_features)",
-                           f"shape {tuple(W.shape)}")
+                               Text(f"shape {tuple(W.shape)}"))
     validation.check_shape(W, (math.prod(in_shape), W.shape[1]), name="W",
-                        what=f"(prod(in_shape)={math.prod(in_shape)}, out_features)")
+                           what=f"(prod(in_shape)={math.prod(in_shape)}, out_features)")
     return W.reshape(*in_shape, W.shape[1])

@@ -32,6 +32,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from jaxcnn.validation import check_choice
+
 __all__ = [
     "atomic_write",
     "write_bytes_atomic",
@@ -98,8 +100,7 @@ def atomic_write(path: PathLike, mode: str = "wb", *, encoding: str | None = Non
         >>> open(path).read()
         'hello'
     """
-    if mode not in ("w", "wb"):
-        raise ValueError(f"mode: expected 'w' or 'wb', got {mode!r}")
+    check_choice(mode, ("w", "wb"), name="mode")
     path = os.path.abspath(os.fspath(path))
     directory = os.path.dirname(path)
     if make_parents:

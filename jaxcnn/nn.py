@@ -78,18 +78,10 @@ def local_kernel_init(ndim: int, *, scale: float = 1.0, mode: str = "fan_in",
       >>> bool(abs(w.var() * 3 * 3 * 16 - 1) < 0.1)  # variance 1 / (3 * 3 * 16)
       True
     """
-    if not validation.is_int(ndim) or ndim < 1:
-        raise validation.error("ndim", "a positive int (number of spatial dims)", ndim)
-    n = int(ndim)
+    n = validation.check_int(ndim, name="ndim", minimum=1)
     return jax.nn.initializers.variance_scaling(
         scale, mode, distribution, in_axis=tuple(range(n, 2 * n + 1)), out_axis=2 * n + 1,
         batch_axis=tuple(range(n)))
-
-
-def _check_features(value, name: str) -> int:
-    if not validation.is_int(value) or int(value) < 1:
-        raise validation.error(name, "a positive int", value)
-    return int(value)
 
 
 class Conv(nnx.Module):
@@ -132,20 +124,20 @@ class Conv(nnx.Module):
                  use_bias: bool = True, kernel_init: Initializer = default_kernel_init,
                  bias_init: Initializer = nnx.initializers.zeros_init(), dtype=None,
                  param_dtype=jnp.float32, precision=None, rngs: nnx.Rngs):
-        self.in_features = _check_features(in_features, "in_features")
-        self.out_features = _check_features(out_features, "out_features")
+        self.in_features = validation.check_int(in_features, name="in_features", minimum=1)
+        self.out_features = validation.check_int(out_features, name="out_features", minimum=1)
         self.kernel_size = validation.kernel_size_tuple(kernel_size)
         n = len(self.kernel_size)
         self.strides = validation.as_tuple(strides, n, name="strides")
         self.dilation = validation.as_tuple(dilation, n, name="dilation")
         self.padding = validation.normalize_padding(padding, n)
-        if not validation.is_int(groups) or groups < 1:
-            raise validation.error("groups", "a positive int", groups)
+        validation.check_int(groups, name="groups", minimum=1)
         if self.in_features % groups:
-            raise validation.error("groups", f"a divisor of in_features ({self.in_features})", groups)
+            raise validation.error("groups", f"a divisor of in_features ({self.in_features})",
+                                   groups)
         if self.out_features % groups:
             raise validation.error("groups", f"a divisor of out_features ({self.out_features})",
-                               groups)
+                                   groups)
         self.groups = int(groups)
         self.use_bias = bool(use_bias)
         self.dtype, self.param_dtype, self.precision = dtype, param_dtype, precision
@@ -165,7 +157,7 @@ class Conv(nnx.Module):
     def out_spatial(self, in_spatial: Sequence[int]) -> tuple[int, ...]:
         """Output spatial shape for an input spatial shape."""
         return validation.geometry(in_spatial, self.kernel_size, strides=self.strides,
-                                padding=self.padding, dilation=self.dilation).out_spatial
+                                   padding=self.padding, dilation=self.dilation).out_spatial
 
 
 class LocallyConnected(nnx.Module):
@@ -205,19 +197,19 @@ class LocallyConnected(nnx.Module):
                  use_bias: bool = True, kernel_init: Initializer | None = None,
                  bias_init: Initializer = nnx.initializers.zeros_init(), dtype=None,
                  param_dtype=jnp.float32, precision=None, rngs: nnx.Rngs):
-        self.in_features = _check_features(in_features, "in_features")
-        self.out_features = _check_features(out_features, "out_features")
+        self.in_features = validation.check_int(in_features, name="in_features", minimum=1)
+        self.out_features = validation.check_int(out_features, name="out_features", minimum=1)
         self.kernel_size = validation.kernel_size_tuple(kernel_size)
         n = len(self.kernel_size)
         if not (isinstance(in_spatial, Sequence) and len(in_spatial) == n):
             raise validation.error("in_spatial", f"a sequence of {n} ints (one per spatial dim of "
-                               f"kernel_size={self.kernel_size})", in_spatial)
+                                   f"kernel_size={self.kernel_size})", in_spatial)
         self.in_spatial = validation.as_tuple(in_spatial, n, name="in_spatial")
         self.strides = validation.as_tuple(strides, n, name="strides")
         self.dilation = validation.as_tuple(dilation, n, name="dilation")
         self.padding = validation.normalize_padding(padding, n)
         geom = validation.geometry(self.in_spatial, self.kernel_size, strides=self.strides,
-                                padding=self.padding, dilation=self.dilation)
+                                   padding=self.padding, dilation=self.dilation)
         self.out_spatial = geom.out_spatial
         self.use_bias = bool(use_bias)
         self.dtype, self.param_dtype, self.precision = dtype, param_dtype, precision
@@ -274,13 +266,14 @@ class MLPConv(nnx.Module):
                  use_bias: bool = True, kernel_init: Initializer = default_kernel_init,
                  bias_init: Initializer = nnx.initializers.zeros_init(), dtype=None,
                  param_dtype=jnp.float32, precision=None, rngs: nnx.Rngs):
-        self.in_features = _check_features(in_features, "in_features")
+        self.in_features = validation.check_int(in_features, name="in_features", minimum=1)
         if (not isinstance(hidden_features, Sequence) or isinstance(hidden_features, str)
                 or len(hidden_features) == 0):
             raise validation.error("hidden_features", "a non-empty sequence of positive ints",
-                               hidden_features)
-        self.hidden_features = tuple(_check_features(h, "hidden_features")
-                                     for h in hidden_features)
+                                   hidden_features)
+        self.hidden_features = tuple(
+            validation.check_int(h, name=f"hidden_features[{i}]", minimum=1)
+            for i, h in enumerate(hidden_features))
         self.kernel_size = validation.kernel_size_tuple(kernel_size)
         n = len(self.kernel_size)
         self.strides = validation.as_tuple(strides, n, name="strides")

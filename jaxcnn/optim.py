@@ -21,17 +21,17 @@ paths such as ``"layers/0/kernel"``.
 
 from __future__ import annotations
 
-import numbers
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from jaxcnn.tree import keypath_str
+from jaxcnn.validation import check_scalar, error
 
 __all__ = [
     "BetaLassoState",
@@ -49,19 +49,6 @@ class BetaLassoState(NamedTuple):
     """State of :func:`beta_lasso`: the number of updates applied so far."""
 
     count: jax.Array  # int32 scalar
-
-
-def _check_nonneg(name: str, value: Any) -> float:
-    """``value`` as a float >= 0; strings, bools, NaN and negatives raise ``ValueError``."""
-    real = isinstance(value, (numbers.Real, np.integer, np.floating)) or (
-        isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) == 0
-        and np.issubdtype(np.asarray(value).dtype, np.number))
-    if not real or isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: expected a non-negative float, got {value!r}")
-    v = float(value)
-    if not v >= 0.0:  # also rejects NaN
-        raise ValueError(f"{name}: expected a non-negative float (>= 0), got {value!r}")
-    return v
 
 
 def beta_lasso(
@@ -102,39 +89,40 @@ def beta_lasso(
       >>> optax.apply_updates(params, updates)["w"]  # 0.02 - 1e-4 < 50 * 1e-3
       Array([ 0.9999,  0.    , -0.4999], dtype=float32)
     """
-    lam = _check_nonneg("l1", l1)
-    b = _check_nonneg("beta", beta)
+    # floats >= 0 (inf allowed; NaN, bools and strings are not): numbers or 0-d arrays
+    lam = check_scalar(l1, name="l1", minimum=0, finite=False)
+    b = check_scalar(beta, name="beta", minimum=0, finite=False)
     if not callable(learning_rate):
-        _check_nonneg("learning_rate", learning_rate)
-    threshold = b * lam
+        check_scalar(learning_rate, name="learning_rate", minimum=0, finite=False)
+    return optax.GradientTransformationExtraArgs(
+        _init, functools.partial(_update, learning_rate, lam, b * lam))
 
-    def init_fn(params):
-        del params
-        return BetaLassoState(count=jnp.zeros([], jnp.int32))
 
-    def update_fn(updates, state, params=None, **extra_args):
-        del extra_args
-        if params is None:
-            raise ValueError(
-                "beta_lasso needs `params` in update(grads, state, params): expected the "
-                "current parameters (a pytree like the gradients), got params=None. "
-                "Put beta_lasso last in the chain and pass params through."
-            )
-        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+def _init(params) -> BetaLassoState:
+    del params
+    return BetaLassoState(count=jnp.zeros([], jnp.int32))
 
-        def leaf(g, p):
-            if g is None:
-                return None
-            step = -lr * (g + lam * jnp.sign(p))
-            step = jnp.asarray(step).astype(p.dtype)
-            p_new = p + step  # exactly what apply_updates computes
-            keep = jnp.abs(p_new) >= threshold
-            return jnp.where(keep, step, -p)
 
-        new_updates = jax.tree_util.tree_map(leaf, updates, params)
-        return new_updates, BetaLassoState(count=optax.safe_increment(state.count))
+def _update(learning_rate, lam, threshold, updates, state, params=None, **extra_args):
+    """One β-LASSO step: ``u = θ'' − θ`` per leaf (see :func:`beta_lasso`)."""
+    del extra_args
+    if params is None:
+        raise error("params", "the current parameters (a pytree like the gradients) in "
+                    "update(grads, state, params): beta_lasso needs `params`, so put it last "
+                    "in the chain and pass params through", None)
+    lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    def leaf(g, p):
+        if g is None:
+            return None
+        step = -lr * (g + lam * jnp.sign(p))
+        step = jnp.asarray(step).astype(p.dtype)
+        p_new = p + step  # exactly what apply_updates computes
+        keep = jnp.abs(p_new) >= threshold
+        return jnp.where(keep, step, -p)
+
+    new_updates = jax.tree_util.tree_map(leaf, updates, params)
+    return new_updates, BetaLassoState(count=optax.safe_increment(state.count))
 
 
 def beta_lasso_partitioned(
@@ -170,17 +158,13 @@ def beta_lasso_partitioned(
       ...     beta=50.0, label_fn=label_fn)
     """
     if not isinstance(l1_by_label, Mapping) or not l1_by_label:
-        raise ValueError(
-            f"l1_by_label: expected a non-empty mapping label -> λ, got {l1_by_label!r}"
-        )
+        raise error("l1_by_label", "a non-empty mapping label -> λ", l1_by_label)
     if isinstance(beta, Mapping):
         missing = set(l1_by_label) - set(beta)
         if missing:
-            raise ValueError(
-                f"beta: expected a β for every label of l1_by_label "
-                f"{sorted(map(str, l1_by_label))}, got a mapping missing "
-                f"{sorted(map(str, missing))}"
-            )
+            raise error("beta", f"a β for every label of l1_by_label "
+                        f"{sorted(map(str, l1_by_label))} (missing {sorted(map(str, missing))})",
+                        beta)
         betas = {k: beta[k] for k in l1_by_label}
     else:
         betas = {k: beta for k in l1_by_label}

@@ -47,7 +47,7 @@ def output_shape(in_spatial, kernel_size, *, strides=1, padding="VALID", dilatio
       (16, 16)
     """
     return validation.geometry(in_spatial, kernel_size, strides=strides, padding=padding,
-                            dilation=dilation).out_spatial
+                               dilation=dilation).out_spatial
 
 
 def pad_input(x: jax.Array, geom: Geometry) -> jax.Array:
@@ -223,5 +223,5 @@ def extract_patches(x: jax.Array, kernel_size, *, strides=1, padding="VALID", di
     x = jnp.asarray(x)
     validation.check_input(x, len(ks))
     geom = validation.geometry(x.shape[-len(ks) - 1:-1], ks, strides=strides, padding=padding,
-                            dilation=dilation)
+                               dilation=dilation)
     return patches_from_geometry(x, geom)

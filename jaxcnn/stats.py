@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from jaxcnn.validation import Text, check_int, check_number, error
+
 __all__ = ["format_ci", "format_mean_std", "paired_difference", "summary", "t_quantile"]
 
 _CF_EPS = 1e-15
@@ -40,26 +42,19 @@ _LARGE_DF = 1e3  # above: series expansion of the quantile instead of inverting 
 # ------------------------------------------------------------------ validation
 
 
-def _real(name: str, value: object) -> float:
-    """``float(value)`` for a real number (``bool`` excluded), else the standard error."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise ValueError(f"{name}: expected a real number, got {value!r}")
-    return float(value)
-
-
 def _finite_vector(name: str, values: object) -> np.ndarray:
     """``values`` as a non-empty 1-D float64 array of finite numbers."""
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a 1-D sequence of numbers, got {values!r}") from None
+        raise error(name, "a 1-D sequence of numbers", values) from None
     if arr.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-D sequence of numbers, got shape {arr.shape}")
+        raise error(name, "a 1-D sequence of numbers", Text(f"shape {arr.shape}"))
     if arr.size == 0:
-        raise ValueError(f"{name}: expected at least 1 value, got 0")
+        raise error(name, "at least 1 value", 0)
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
-        raise ValueError(f"{name}: expected finite values, got {arr[bad[0]]} at index {bad[0]}")
+        raise error(f"{name}[{bad[0]}]", "a finite value", float(arr[bad[0]]))
     return arr
 
 
@@ -155,12 +150,12 @@ def t_quantile(p: float, df: float) -> float:
         >>> round(t_quantile(0.025, 9), 7)
         -2.2621572
     """
-    p = _real("p", p)
-    df = _real("df", df)
+    p = check_number(p, name="p", finite=False)
+    df = check_number(df, name="df", finite=False)
     if not 0.0 < p < 1.0:
-        raise ValueError(f"p: expected a probability in (0, 1), got {p}")
+        raise error("p", "a probability in (0, 1)", p)
     if not df > 0.0:  # also rejects NaN
-        raise ValueError(f"df: expected a positive number of degrees of freedom, got {df}")
+        raise error("df", "a positive number of degrees of freedom", df)
     if p == 0.5:
         return 0.0
     if math.isinf(df):
@@ -174,12 +169,21 @@ def t_quantile(p: float, df: float) -> float:
     z = -statistics.NormalDist().inv_cdf(q)
     if df > _LARGE_DF:
         return sign * _t_quantile_expansion(z, df)
+    return sign * _t_upper_quantile(q, z, df)
+
+
+def _t_upper_quantile(q: float, z: float, df: float) -> float:
+    """The ``t >= 0`` with ``P(T > t) = q``: Newton steps on the tail, safeguarded by bisection.
+
+    ``z`` is the normal quantile of ``q`` (the start is its first Cornish-Fisher term);
+    ``inf`` where ``t`` would pass ``1e150`` (``df << 1`` and ``q`` tiny).
+    """
     # Bracket: lo has tail >= q, hi has tail < q (tail is decreasing in t).
     lo, hi = 0.0, 1.0
     while _t_upper_tail(hi, df) >= q:
         lo, hi = hi, 2.0 * hi
         if hi > 1e150:  # df << 1 and p extreme: t * t would overflow float64
-            return sign * math.inf
+            return math.inf
     t = z + (z ** 3 + z) / (4.0 * df)  # first Cornish-Fisher term
     if not lo < t < hi:
         t = 0.5 * (lo + hi)
@@ -198,7 +202,7 @@ def t_quantile(p: float, df: float) -> float:
             t = new
             break
         t = new
-    return sign * t
+    return t
 
 
 # ------------------------------------------------------------------ summaries
@@ -254,13 +258,13 @@ def paired_difference(a: Sequence[float], b: Sequence[float], *,
         >>> round(d["mean"], 4), d["n"], round(d["half_width"], 4)
         (2.3333, 3, 1.4342)
     """
-    confidence = _real("confidence", confidence)
+    confidence = check_number(confidence, name="confidence", finite=False)
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence: expected a number in (0, 1), got {confidence}")
+        raise error("confidence", "a number in (0, 1)", confidence)
     a_arr = _finite_vector("a", a)
     b_arr = _finite_vector("b", b)
     if b_arr.size != a_arr.size:
-        raise ValueError(f"b: expected {a_arr.size} values like a, got {b_arr.size}")
+        raise error("b", f"{a_arr.size} values like a", b_arr.size)
     s = summary(a_arr - b_arr)
     n = s["n"]
     if n < 2:
@@ -276,18 +280,14 @@ def paired_difference(a: Sequence[float], b: Sequence[float], *,
 
 def _fields(name: str, obj: object, keys: tuple[str, ...]) -> list[float]:
     if not isinstance(obj, Mapping) or any(k not in obj for k in keys):
-        got = sorted(obj) if isinstance(obj, Mapping) else type(obj).__name__
-        raise ValueError(f"{name}: expected a mapping with keys {', '.join(keys)}, got {got}")
-    return [_real(f"{name}[{k!r}]", obj[k]) for k in keys]
+        got = sorted(obj) if isinstance(obj, Mapping) else Text(type(obj).__name__)
+        raise error(name, f"a mapping with keys {', '.join(keys)}", got)
+    return [check_number(obj[k], name=f"{name}[{k!r}]", finite=False) for k in keys]
 
 
 def _check_format_args(digits: object, scale: object) -> float:
-    if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 0:
-        raise ValueError(f"digits: expected a non-negative int, got {digits!r}")
-    scale = _real("scale", scale)
-    if not math.isfinite(scale):
-        raise ValueError(f"scale: expected a finite number, got {scale}")
-    return scale
+    check_int(digits, name="digits", minimum=0)
+    return check_number(scale, name="scale")
 
 
 def format_mean_std(summary: Mapping, *, digits: int = 1, scale: float = 1.0) -> str:

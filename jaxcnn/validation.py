@@ -2,9 +2,12 @@
 
 Every ``ValueError`` that jaxcnn raises is built by :func:`error` and reads
 ``"<argument>: expected <what>, got <what>"``, so users (and tests) see which
-argument was wrong, what was expected and what was given. The generic checks
-(:func:`check_int`, :func:`check_number`, :func:`check_choice`,
-:func:`check_key`) serve every module; the geometric ones (:func:`geometry`,
+argument was wrong, what was expected and what was given (given values are shown
+with ``repr``; a description wrapped in :class:`Text`, such as ``Text("shape (2, 3)")``
+for an array, as it is). The generic checks
+(:func:`check_int`, :func:`check_number`, :func:`check_scalar` (which also takes 0-d
+arrays), :func:`check_bool`, :func:`check_choice`, :func:`check_key`) serve every
+module; the geometric ones (:func:`geometry`,
 :func:`normalize_padding`, ...) normalise kernel size, strides, padding and
 dilation once into a :class:`Geometry`. All checks run on static values, i.e.
 at trace time: they cost nothing under ``jax.jit``.
@@ -158,12 +161,13 @@ def check_key(key: Any, *, name: str = "key") -> Any:
         raise error(name, what, key)
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape != ():
-            raise error(name, what + " (shape ())", f"a key array of shape {tuple(key.shape)}")
+            raise error(name, what + " (shape ())",
+                        Text(f"a key array of shape {tuple(key.shape)}"))
         return key
     if key.dtype == np.uint32 and tuple(key.shape) == (2,):
         return key
     raise error(name, what + " (typed key or legacy uint32[2])",
-                f"dtype {key.dtype} shape {tuple(key.shape)}")
+                Text(f"dtype {key.dtype} shape {tuple(key.shape)}"))
 
 
 def check_choice(value: Any, choices: Sequence[Any], *, name: str) -> Any:
@@ -211,7 +215,7 @@ def kernel_size_tuple(kernel_size, *, name: str = "kernel_size") -> tuple[int, .
     if isinstance(kernel_size, Sequence) and not isinstance(kernel_size, str) and len(kernel_size) > 0:
         return as_tuple(kernel_size, len(kernel_size), name=name)
     raise error(name, "a non-empty sequence of positive ints, one per spatial dim, e.g. (3, 3)",
-               kernel_size)
+                kernel_size)
 
 
 def normalize_padding(padding: PaddingLike, n: int, *, name: str = "padding"):
@@ -238,7 +242,7 @@ def normalize_padding(padding: PaddingLike, n: int, *, name: str = "padding"):
         )
         if not ok:
             raise error(name, f"{n} (low, high) pairs of non-negative ints (one per spatial dim)",
-                       padding)
+                        padding)
         return tuple((int(lo), int(hi)) for lo, hi in padding)
     raise error(name, f"one of {PADDING_MODES}, an int, or {n} (low, high) pairs", padding)
 
@@ -282,11 +286,11 @@ def geometry(in_spatial, kernel_size, *, strides=1, padding: PaddingLike = "VALI
     if not (isinstance(in_spatial, Sequence) and not isinstance(in_spatial, str)
             and all(is_int(s) and int(s) >= 0 for s in in_spatial)):
         raise error("in_spatial", f"a sequence of {n} non-negative ints (the input's spatial "
-                   "shape)", in_spatial)
+                    "shape)", in_spatial)
     in_spatial = tuple(int(s) for s in in_spatial)
     if len(in_spatial) != n:
         raise error("in_spatial", f"{n} spatial dims (one per kernel_size entry, {ks})",
-                   in_spatial)
+                    in_spatial)
     st = as_tuple(strides, n, name="strides")
     dl = as_tuple(dilation, n, name="dilation")
     pad = normalize_padding(padding, n)
@@ -309,8 +313,8 @@ def geometry(in_spatial, kernel_size, *, strides=1, padding: PaddingLike = "VALI
     padded = tuple(size + lo + hi for size, (lo, hi) in zip(in_spatial, pads))
     if any(k > p for k, p in zip(eff, padded)):
         raise error("kernel_size",
-                   f"a dilated window (kernel-1)*dilation+1={eff} no larger than the padded "
-                   f"input {padded} (input spatial shape {in_spatial}, padding {pads})", ks)
+                    f"a dilated window (kernel-1)*dilation+1={eff} no larger than the padded "
+                    f"input {padded} (input spatial shape {in_spatial}, padding {pads})", ks)
     out = tuple((p - k) // s + 1 for p, k, s in zip(padded, eff, st))
     return Geometry(in_spatial, ks, st, dl, pads, wrap, out)
 
@@ -320,10 +324,10 @@ def check_input(x, n: int, channels: int | None = None, *, name: str = "x",
     """Checks that ``x`` is ``(*batch, *spatial[n], C)`` with the expected channels."""
     if x.ndim < n + 1:
         raise error(name, f"an array of shape (*batch, *spatial[{n}], C) with ndim >= {n + 1}",
-                   f"shape {tuple(x.shape)}")
+                    Text(f"shape {tuple(x.shape)}"))
     if channels is not None and x.shape[-1] != channels:
         raise error(name, f"{channels} input channels in the last axis (from {channels_from})",
-                   f"shape {tuple(x.shape)} with {x.shape[-1]} channels")
+                    Text(f"shape {tuple(x.shape)} with {x.shape[-1]} channels"))
 
 
 def check_groups(groups, c_in: int, c_out: int, kernel_c_in: int) -> int:
@@ -337,8 +341,8 @@ def check_groups(groups, c_in: int, c_out: int, kernel_c_in: int) -> int:
         raise error("groups", f"a divisor of the kernel's output channels ({c_out})", groups)
     if c_in // groups != kernel_c_in:
         raise error("kernel", f"shape (*kernel_size, C_in // groups = {c_in // groups}, C_out)",
-                   f"C_in // groups = {kernel_c_in} in the kernel (the input has {c_in} "
-                   f"channels, groups={groups})")
+                    Text(f"C_in // groups = {kernel_c_in} in the kernel (the input has {c_in} "
+                         f"channels, groups={groups})"))
     return groups
 
 
@@ -346,7 +350,7 @@ def check_shape(arr, expected: tuple[int, ...], *, name: str, what: str = "") ->
     """Raises ``ValueError`` unless ``arr.shape == expected``."""
     if tuple(arr.shape) != tuple(expected):
         suffix = f" {what}" if what else ""
-        raise error(name, f"shape {tuple(expected)}{suffix}", f"shape {tuple(arr.shape)}")
+        raise error(name, f"shape {tuple(expected)}{suffix}", Text(f"shape {tuple(arr.shape)}"))
 
 
 def in_shape_tuple(in_shape, *, name: str = "in_shape") -> tuple[int, ...]:

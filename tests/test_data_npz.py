@@ -169,7 +169,8 @@ def test_registry():
     assert "npz" in data.NAMES
     i = data.info("npz")
     assert i.requires_path and i.input_shape is None and i.num_classes is None
-    with pytest.raises(ValueError, match=r"`path` is required for dataset 'npz'"):
+    with pytest.raises(ValueError, match=r"^path: expected .*\(required for dataset 'npz'\), "
+                                         r"got None$"):
         data.load("npz")
     assert data.infer_num_classes({"y_train": np.array([0, 4]), "y_test": np.array([7])}) == 8
 

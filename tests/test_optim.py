@@ -285,13 +285,13 @@ def test_partitioned_through_nnx_optimizer():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(l1=-1.0, beta=1.0), r"^l1: expected a non-negative float \(>= 0\), got -1.0$"),
-        (dict(l1=1.0, beta=-2.0), r"^beta: expected a non-negative .*, got -2.0$"),
-        (dict(l1=float("nan"), beta=1.0), r"^l1: expected a non-negative .*, got nan$"),
-        (dict(l1="x", beta=1.0), r"^l1: expected a non-negative float, got 'x'$"),
-        (dict(l1="0.1", beta=1.0), r"^l1: expected a non-negative float, got '0.1'$"),
-        (dict(l1=0.1, beta=True), r"^beta: expected a non-negative float, got True$"),
-        (dict(l1=0.1, beta=None), r"^beta: expected a non-negative float, got None$"),
+        (dict(l1=-1.0, beta=1.0), r"^l1: expected a number >= 0, got -1.0$"),
+        (dict(l1=1.0, beta=-2.0), r"^beta: expected a number >= 0, got -2.0$"),
+        (dict(l1=float("nan"), beta=1.0), r"^l1: expected a number >= 0, got nan$"),
+        (dict(l1="x", beta=1.0), r"^l1: expected a number >= 0, got 'x'$"),
+        (dict(l1="0.1", beta=1.0), r"^l1: expected a number >= 0, got '0.1'$"),
+        (dict(l1=0.1, beta=True), r"^beta: expected a number >= 0, got True$"),
+        (dict(l1=0.1, beta=None), r"^beta: expected a number >= 0, got None$"),
     ],
 )
 def test_validation(kwargs, match):
@@ -302,7 +302,7 @@ def test_validation(kwargs, match):
 @pytest.mark.parametrize("lr", ["0.1", -0.1, None, [0.1]])
 def test_learning_rate_validated_when_built(lr):
     # Rejected when the transform is built, not as a TypeError at the first update.
-    with pytest.raises(ValueError, match=r"^learning_rate: expected a non-negative float"):
+    with pytest.raises(ValueError, match=r"^learning_rate: expected a number >= 0, got "):
         beta_lasso(lr, l1=1e-3, beta=1.0)
 
 
@@ -316,7 +316,7 @@ def test_numpy_and_jax_scalars_accepted():
 def test_params_required():
     tx = beta_lasso(0.1, l1=1e-3, beta=1.0)
     p = {"w": jnp.ones(3)}
-    with pytest.raises(ValueError, match="needs `params`.*got params=None"):
+    with pytest.raises(ValueError, match=r"^params: expected the current parameters.*needs `params`.*got None$"):
         tx.update(p, tx.init(p))
 
 
@@ -326,5 +326,5 @@ def test_partitioned_validation():
                                label_fn=lambda p: p)
     with pytest.raises(ValueError, match=r"^l1_by_label: expected a non-empty mapping.*got \{\}"):
         beta_lasso_partitioned(0.1, l1_by_label={}, beta=1.0, label_fn=lambda p: p)
-    with pytest.raises(ValueError, match=r"^l1: expected a non-negative"):
+    with pytest.raises(ValueError, match=r"^l1: expected a number >= 0, got -1.0$"):
         beta_lasso_partitioned(0.1, l1_by_label={"a": -1.0}, beta=1.0, label_fn=lambda p: p)

@@ -62,6 +62,7 @@ from jaxcnn.data.nlgp import (
 )
 from jaxcnn.data.npz import infer_num_classes, npz
 from jaxcnn.data.svhn import SVHN_FILES, svhn
+from jaxcnn.validation import check_choice, error
 
 __all__ = [
     "DatasetInfo",
@@ -149,9 +150,7 @@ def mnist1d_shuffled(*, permutation_key: jax.Array | None = None, **kw: Any):
 
 def info(name: str) -> DatasetInfo:
     """The :class:`DatasetInfo` of a registered dataset; ``ValueError`` for unknown names."""
-    if name not in INFO:
-        raise ValueError(f"`name` must be one of {list(NAMES)}, got {name!r}")
-    return INFO[name]
+    return INFO[check_choice(name, NAMES, name="name")]
 
 
 def load(name: str, *, path=None, **kw: Any) -> dict:
@@ -183,14 +182,12 @@ def load(name: str, *, path=None, **kw: Any) -> dict:
     dinfo = info(name)
     if dinfo.requires_path:
         if path is None:
-            raise ValueError(
-                f"`path` is required for dataset {name!r} (the folder or archive with the "
-                f"downloaded files), got None"
-            )
+            raise error("path", f"the folder or archive with the downloaded files (required "
+                        f"for dataset {name!r})", path)
         loader = {"cifar10": cifar10, "cifar100": cifar100, "svhn": svhn, "npz": npz}[name]
         return loader(path, **kw)
     if path is not None:
-        raise ValueError(f"`path` is not used by the generated dataset {name!r}, got {path!r}")
+        raise error("path", f"None (not used by the generated dataset {name!r})", path)
     loader = {
         "mnist1d": mnist1d,
         "mnist1d_shuffled": mnist1d_shuffled,

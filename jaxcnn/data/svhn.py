@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from jaxcnn.data.common import finish
+from jaxcnn.validation import Text, error
 
 __all__ = ["svhn", "SVHN_FILES"]
 
@@ -23,24 +24,24 @@ SVHN_FILES = ("train_32x32.mat", "test_32x32.mat", "extra_32x32.mat")
 def _read_mat(path: str) -> tuple[np.ndarray, np.ndarray]:
     import scipy.io
 
+    where = f"SVHN file {path!r}"
     try:
         m = scipy.io.loadmat(path)
     except Exception as e:
-        raise ValueError(f"SVHN: could not read {path!r} as a .mat file ({type(e).__name__}: {e})") from e
+        raise error(where, "a readable .mat file", Text(f"{type(e).__name__}: {e}")) from e
     if "X" not in m or "y" not in m:
-        raise ValueError(
-            f"SVHN: {path!r} must contain variables 'X' (32, 32, 3, N) and 'y' (N, 1), "
-            f"found {sorted(k for k in m if not k.startswith('__'))}"
-        )
+        raise error(where, "the variables 'X' (32, 32, 3, N) and 'y' (N, 1)",
+                    sorted(k for k in m if not k.startswith("__")))
     x, y = np.asarray(m["X"]), np.asarray(m["y"])
     if x.ndim != 4 or x.shape[:3] != (32, 32, 3):
-        raise ValueError(f"SVHN: {path!r}: 'X' must be (32, 32, 3, N), got {x.shape}")
+        raise error(where, "'X' of shape (32, 32, 3, N)", Text(f"shape {x.shape}"))
     n = x.shape[3]
     if y.size != n or not np.issubdtype(y.dtype, np.number):
-        raise ValueError(f"SVHN: {path!r}: 'y' must hold {n} labels, got {y.dtype} {y.shape}")
+        raise error(where, f"'y' with {n} numeric labels", Text(f"{y.dtype} {y.shape}"))
     y = y.reshape(-1).astype(np.int64)
     if n and (y.min() < 0 or y.max() > 10):
-        raise ValueError(f"SVHN: {path!r}: labels must lie in 1..10 (10 = digit 0), got [{y.min()}, {y.max()}]")
+        raise error(where, "labels in 1..10 (10 = digit 0)",
+                    Text(f"labels in [{y.min()}, {y.max()}]"))
     y = np.where(y == 10, 0, y)
     return np.transpose(x, (3, 0, 1, 2)), y  # (N, 32, 32, 3)
 
