@@ -18,13 +18,13 @@ Writes ``OUT/all.json`` with the status and wall time of every experiment.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 import time
 import traceback
 
-from experiments.common import CLIError, build_parser, run_cli, save_json
+from experiments.cli import CLIError, RunOptions, build_parser, cli_main
+from experiments.lib.outputs import write_results
 
 NAME = "all"
 #: Every experiment, in run order.
@@ -34,24 +34,24 @@ EXPERIMENTS = ("equivalence", "learn_conv", "mnist1d_table", "nlgp_localization"
 NO_PRESET = ("equivalence",)
 
 
-def experiment_argv(name: str, args: argparse.Namespace) -> list[str]:
+def experiment_argv(name: str, options: RunOptions) -> list[str]:
     """The command line passed to ``experiments.<name>.main``."""
-    argv = ["--out", str(args.out), "--seed", str(args.seed)]
-    if args.overwrite:
+    argv = ["--out", str(options.out), "--seed", str(options.seed)]
+    if options.overwrite:
         argv.append("--overwrite")
     if name in NO_PRESET:
         return argv
-    argv += ["--preset", args.preset]
-    if args.devices is not None:
-        argv += ["--devices", str(args.devices)]
-    if args.no_progress:
+    argv += ["--preset", options.preset]
+    if options.devices is not None:
+        argv += ["--devices", str(options.devices)]
+    if not options.progress:
         argv.append("--no-progress")
-    if args.resume:
+    if options.resume:
         argv.append("--resume")
     return argv
 
 
-def select(args: argparse.Namespace) -> list[str]:
+def select(options: RunOptions) -> list[str]:
     """The experiments to run (``--only`` / ``--skip``), in :data:`EXPERIMENTS` order."""
     def names(text, flag):
         chosen = [s.strip() for s in text.split(",") if s.strip()]
@@ -61,8 +61,9 @@ def select(args: argparse.Namespace) -> list[str]:
                            f"got {', '.join(unknown)}")
         return chosen
 
-    chosen = names(args.only, "--only") if args.only else list(EXPERIMENTS)
-    skipped = names(args.skip, "--skip") if args.skip else []
+    only, skip = options.extra.get("only"), options.extra.get("skip")
+    chosen = names(only, "--only") if only else list(EXPERIMENTS)
+    skipped = names(skip, "--skip") if skip else []
     return [e for e in EXPERIMENTS if e in chosen and e not in skipped]
 
 
@@ -96,18 +97,19 @@ def run_one(name: str, argv: list[str]) -> dict:
     return {"name": name, "status": status, "argv": argv, "wall_time": wall}
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(options: RunOptions) -> dict:
     """Runs the selected experiments; exits with status 1 if any did not succeed."""
     t0 = time.perf_counter()
-    names = select(args)
-    summary = [run_one(name, experiment_argv(name, args)) for name in names]
-    results = {"experiment": NAME, "preset": args.preset, "seed": args.seed,
+    names = select(options)
+    summary = [run_one(name, experiment_argv(name, options)) for name in names]
+    results = {"experiment": NAME, "preset": options.preset, "seed": options.seed,
                "experiments": summary, "wall_time": time.perf_counter() - t0}
-    path = save_json(results, args.out, NAME)
-    print(f"\nall ({args.preset} preset, {results['wall_time']:.0f}s):")
+    path = write_results(options, results, NAME, figures=False)
+    print(f"\nall ({options.preset} preset, {results['wall_time']:.0f}s):")
     for s in summary:
         print(f"  {s['name']:18s} {s['status']} ({s['wall_time']:.0f}s)")
-    print(f"wrote {path}")
+    if path is not None:
+        print(f"wrote {path}")
     if any(s["status"] != "ok" for s in summary):
         raise SystemExit(1)
     return results
@@ -118,7 +120,8 @@ def main(argv=None):
     parser = build_parser(NAME, __doc__.splitlines()[0], datasets=None)
     parser.add_argument("--only", default=None, help="comma-separated experiments to run")
     parser.add_argument("--skip", default=None, help="comma-separated experiments to skip")
-    return run_cli(run, parser, argv)
+    return cli_main(run, parser, argv)
+
 
 if __name__ == "__main__":
     main()

@@ -1,19 +1,14 @@
-"""Command line, devices, data and output helpers shared by every experiment.
+"""Devices, data and output helpers shared by the experiments.
 
 Every experiment is ``python -m experiments.NAME --preset smoke|default|paper
 [--dataset D] [--data-path P] [--devices N] [--out DIR] [--resume | --overwrite]
-[--seed S]`` and writes ``DIR/NAME.json`` plus PNG figures. Bad input never reaches JAX:
-it is rejected here with one clear line on stderr and exit status 2.
-
-Earlier results. An ``--out`` folder that already holds the experiment's results JSON
-(``results_file`` of :func:`run_cli`) is refused before any training, unless ``--resume``
-(continue the earlier run from its checkpoints) or ``--overwrite`` (start afresh and
-replace it) is given::
-
-    python -m experiments.learn_conv: error: --out: results already holds learn_conv.json
-    from an earlier run; pass --resume to continue it or --overwrite to replace it
-
-(one line on stderr, exit status 2).
+[--seed S]`` and writes ``DIR/NAME.json`` plus PNG figures. The command line itself
+(:class:`CLIError`, :func:`build_parser`, :func:`validate_args`,
+:func:`check_earlier_results`, :class:`~experiments.cli.RunOptions`) lives in
+:mod:`experiments.cli` and is re-exported here. :func:`run_cli`, :func:`resolve_preset`,
+:func:`seed_list` and :func:`checkpoint_dir` are the ``argparse.Namespace`` forms of
+:func:`experiments.cli.cli_main` and the :class:`~experiments.cli.RunOptions` methods,
+kept for the experiments not yet on :func:`~experiments.cli.cli_main`.
 """
 
 from __future__ import annotations
@@ -24,110 +19,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-PRESETS = ("smoke", "default", "paper")
-DATASETS = ("mnist1d", "mnist1d_shuffled", "digits", "mnist", "mnist_shuffled", "nlgp",
-            "cifar10", "cifar100", "svhn", "npz")
-FILE_DATASETS = ("cifar10", "cifar100", "svhn", "npz")
-
-
-class CLIError(Exception):
-    """A user error on the command line: printed as one line, exit status 2."""
-
-
-def build_parser(name: str, description: str, *, datasets: Sequence[str] | None = DATASETS,
-                 default_dataset: str | None = "mnist1d") -> argparse.ArgumentParser:
-    """The common argument parser (experiments may add their own flags)."""
-    p = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=description)
-    p.add_argument("--preset", default="default",
-                   help=f"one of {', '.join(PRESETS)} (smoke: seconds, CI; default: CPU "
-                        "minutes; paper: published scale, GPU)")
-    if datasets:
-        p.add_argument("--dataset", default=default_dataset,
-                       help=f"one of {', '.join(datasets)}")
-        p.add_argument("--data-path", default=None,
-                       help="folder or archive with the standard files (cifar10/cifar100/svhn), "
-                        "or the .npz file of --dataset npz")
-    p.add_argument("--devices", type=int, default=None,
-                   help="number of local devices for data parallelism (default: 1)")
-    p.add_argument("--out", default="results", help="output folder for JSON and figures")
-    p.add_argument("--seed", type=int, default=0,
-                   help="first PRNG seed; the runs use seeds SEED, SEED+1, ...")
-    p.add_argument("--seeds", type=int, default=None,
-                   help="number of seeds, trained together (default: the preset's)")
-    p.add_argument("--set", dest="overrides", action="append", default=[],
-                   metavar="NAME=VALUE",
-                   help="override a field of the preset (repeatable), e.g. --set epochs=5")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the last checkpoint in OUT/checkpoints/NAME")
-    p.add_argument("--overwrite", action="store_true",
-                   help="start afresh and replace the results of an earlier run in OUT "
-                        "(without it, or --resume, such a folder is refused)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    g = p.add_argument_group("multi-process runs (jax.distributed; default: the environment "
-                             "variables JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "
-                             "JAX_PROCESS_ID)")
-    g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
-                   help="address of process 0, the same in every process")
-    g.add_argument("--num-processes", type=int, default=None, metavar="N",
-                   help="number of processes taking part")
-    g.add_argument("--process-id", type=int, default=None, metavar="I",
-                   help="this process's id, 0 <= I < N (process 0 writes the results)")
-    p.set_defaults(_datasets=tuple(datasets or ()), _name=name)
-    return p
-
-
-def validate_args(args: argparse.Namespace) -> argparse.Namespace:
-    """Checks the common flags; raises :class:`CLIError` with a one-line reason."""
-    if args.preset not in PRESETS:
-        raise CLIError(f"--preset: expected one of {', '.join(PRESETS)}, got {args.preset!r}")
-    datasets = getattr(args, "_datasets", ())
-    if datasets:
-        if args.dataset not in datasets:
-            raise CLIError(f"--dataset: expected one of {', '.join(datasets)}, "
-                           f"got {args.dataset!r}")
-        if args.dataset in FILE_DATASETS:
-            if not args.data_path:
-                what = ("your .npz file with x_train, y_train, x_test, y_test"
-                        if args.dataset == "npz" else
-                        "the folder or archive with the standard files")
-                raise CLIError(f"--data-path: required for --dataset {args.dataset} ({what}); "
-                               "nothing is downloaded")
-            if not os.path.exists(args.data_path):
-                raise CLIError(f"--data-path: expected an existing file or folder, "
-                               f"got {args.data_path!r}")
-        elif args.data_path:
-            raise CLIError(f"--data-path: only used with {', '.join(FILE_DATASETS)}; "
-                           f"--dataset {args.dataset} is generated offline")
-    if getattr(args, "overwrite", False) and args.resume:
-        raise CLIError("--overwrite: expected either --resume (continue the earlier run) or "
-                       "--overwrite (replace it), got both")
-    if args.seed < 0:
-        raise CLIError(f"--seed: expected an int >= 0, got {args.seed}")
-    if args.seeds is not None and args.seeds < 1:
-        raise CLIError(f"--seeds: expected an int >= 1, got {args.seeds}")
-    if args.devices is not None:
-        import jax
-
-        available = jax.local_device_count()
-        if args.devices < 1 or args.devices > available:
-            raise CLIError(f"--devices: expected an int in [1, {available}] (local "
-                           f"{jax.default_backend()} devices), got {args.devices}")
-    return args
-
-
-def check_earlier_results(args: argparse.Namespace, results_file: str) -> None:
-    """Refuses an ``--out`` that holds ``results_file`` unless ``--resume``/``--overwrite``.
-
-    Raises:
-      CLIError: ``--out: OUT already holds FILE from an earlier run; pass --resume to
-        continue it or --overwrite to replace it``.
-    """
-    if args.resume or getattr(args, "overwrite", False):
-        return
-    if (Path(args.out) / results_file).exists():
-        raise CLIError(f"--out: {args.out} already holds {results_file} from an earlier run; "
-                       "pass --resume to continue it or --overwrite to replace it")
-
+from experiments.cli import (DATASETS, FILE_DATASETS, PRESETS, CLIError,  # noqa: F401
+                             build_parser, check_earlier_results, validate_args)
 
 def run_cli(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser,
             argv: Sequence[str] | None = None, *,
@@ -236,14 +129,14 @@ def save_json(results: dict, out_dir: str | os.PathLike, name: str) -> Path:
 
 
 def save_figure(fig, path: str | os.PathLike, *, dpi: int = 120) -> Path:
-    """Saves a matplotlib figure as PNG atomically and closes it."""
+    """Saves a matplotlib figure as PNG atomically (:func:`jaxcnn.io.savefig_atomic`) and
+    closes it."""
     import matplotlib.pyplot as plt
 
+    from jaxcnn.io import savefig_atomic
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-    os.replace(tmp, path)
+    savefig_atomic(fig, path, dpi=dpi, bbox_inches="tight", format="png")
     plt.close(fig)
     return path
 

@@ -16,7 +16,6 @@ Prints (and saves to ``DIR/equivalence.json``):
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import jax
@@ -26,16 +25,23 @@ from jax import lax
 import jaxcnn
 from jaxcnn import embed, metrics
 
-from experiments.common import build_parser, format_table, run_cli, save_json
+from experiments.cli import RunOptions, build_parser, cli_main
+from experiments.common import format_table
+from experiments.lib.outputs import write_results
 
+NAME = "equivalence"
 HI = lax.Precision.HIGHEST
+#: The layer of the demo: input ``(H, W, C)``, kernel window, output channels, stride.
+IN_SHAPE, KERNEL_SIZE, C_OUT, STRIDES = (12, 12, 3), (3, 3), 8, 2
+#: Inputs per batch, and outputs of the FC layer run as a convolution.
+BATCH, FC_UNITS = 4, 10
 
 
-def layer_views(key, *, in_shape=(12, 12, 3), kernel_size=(3, 3), c_out=8, strides=2,
-                padding="SAME", dilation=1) -> dict:
+def layer_views(key, *, in_shape=IN_SHAPE, kernel_size=KERNEL_SIZE, c_out=C_OUT,
+                strides=STRIDES, padding="SAME", dilation=1) -> dict:
     """Computes one layer as conv / patches+dense / tied LCN / dense matrix / FC-as-conv."""
     kx, kk, kw = jax.random.split(key, 3)
-    x = jax.random.normal(kx, (4, *in_shape))
+    x = jax.random.normal(kx, (BATCH, *in_shape))
     kernel = jax.random.normal(kk, (*kernel_size, in_shape[-1], c_out))
     geo = dict(strides=strides, padding=padding, dilation=dilation)
     out_spatial = jaxcnn.output_shape(in_shape[:-1], kernel_size, **geo)
@@ -54,7 +60,7 @@ def layer_views(key, *, in_shape=(12, 12, 3), kernel_size=(3, 3), c_out=8, strid
                                                      ("NHWC", "HWIO", "NHWC")),
         precision=HI)
     # LeCun's view, the other way round: an FC layer is a conv with a full window.
-    W_fc = jax.random.normal(kw, (math.prod(in_shape), 10))
+    W_fc = jax.random.normal(kw, (math.prod(in_shape), FC_UNITS))
     y_fc = jnp.matmul(x.reshape(x.shape[0], -1), W_fc, precision=HI)
     y_fc_conv = jaxcnn.conv(x, jaxcnn.fc_as_conv(W_fc, in_shape), precision=HI)
 
@@ -98,8 +104,9 @@ def subspace_table(key, kernel, W_conv, in_shape, geo, out_spatial) -> list[dict
     return rows
 
 
-def run(args: argparse.Namespace) -> dict:
-    key = jax.random.PRNGKey(args.seed)
+def run(options: RunOptions) -> dict:
+    """Computes the layer every way, prints both tables; process 0 writes the JSON."""
+    key = jax.random.PRNGKey(options.seed)
     views = layer_views(key)
     kernel, W, geo, out_spatial = views.pop("_arrays")
     print(f"One 2-D layer: input {tuple(views['in_shape'])}, kernel "
@@ -116,14 +123,16 @@ def run(args: argparse.Namespace) -> dict:
     print("\nThe same layer as a dense matrix: CNN ⊂ LCN ⊂ FC")
     print(format_table(rows, floatfmt=".3g"))
     results = {"layer": views, "subspaces": rows}
-    path = save_json(results, args.out, "equivalence")
-    print(f"\nwrote {path}")
+    path = write_results(options, results, NAME, figures=False)
+    if path is not None:
+        print(f"\nwrote {path}")
     return results
 
 
 def main(argv=None):
-    parser = build_parser("equivalence", __doc__.splitlines()[0], datasets=None)
-    return run_cli(run, parser, argv, results_file="equivalence.json")
+    """CLI entry point (see the module docstring)."""
+    return cli_main(run, build_parser(NAME, __doc__.splitlines()[0], datasets=None), argv,
+                    results_file=f"{NAME}.json")
 
 
 if __name__ == "__main__":

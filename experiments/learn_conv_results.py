@@ -1,29 +1,27 @@
-"""Seed summaries, tables and figures of ``experiments.learn_conv`` (importable on their own).
+"""Seed summaries and tables of ``experiments.learn_conv`` (importable on their own).
 
 A learn_conv run trains every model for several seeds (:func:`jaxcnn.train.train_seeds`);
 this module turns the per-seed measurements into one entry per model (per-seed list,
 mean ± std summaries, mean curves), the paired comparisons over seeds
-(:data:`COMPARISONS`, 95% CIs from :func:`jaxcnn.stats.paired_difference`), the Markdown
-tables the README is rendered from (:func:`report_tables`) and the PNG figures.
+(:data:`COMPARISONS`, 95% CIs from :func:`jaxcnn.stats.paired_difference`) and the
+Markdown tables the README is rendered from (:func:`report_tables`). The figures are drawn from
+the results JSON by :mod:`experiments.figures.learn_conv`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 
-from experiments import plots
-from experiments.common import format_table, save_figure
+from experiments.common import format_table
 from jaxcnn import stats
 
 NAME = "learn_conv"
 
 __all__ = ["SUMMARY_METRICS", "COMPARISONS", "summarize_seeds", "aggregate_entry",
            "table_rows", "comparisons", "comparison_rows", "results_stem", "report_tables",
-           "chance_note", "make_figures"]
+           "chance_note"]
 
 
 #: Per-seed metrics summarised as mean / std / n: ``name -> path in a seed entry``.
@@ -179,53 +177,3 @@ def chance_note(entries: Sequence[dict]) -> str:
             f"(window {'x'.join(map(str, fl['window']))}), IPR ≈ 3/D = {fl['ipr_random']:.3f}"
             ", weight sharing 0 (permutation null; 1 = a convolution)"
             "; first-layer metrics are means over non-zero units")
-
-
-def make_figures(results: dict, shown: Mapping[str, tuple], out: str | os.PathLike,
-                 *, units_shown: int) -> list[str]:
-    """Writes the PNG figures; returns their file names."""
-    out = Path(out)
-    stem = results_stem(results["dataset"])
-    entries = [e for e in results["models"] + results["sweep"] if e["status"] == "ok"]
-    names = []
-    title = f"{results['dataset']} ({results['preset']} preset)"
-    main_shown = {e["label"]: shown[e["run_name"]] for e in results["models"]
-                  if e["run_name"] in shown}
-    if main_shown:
-        fig = plots.receptive_fields_figure(main_shown, num_units=units_shown,
-                                            suptitle=f"First-layer receptive fields, {title}")
-        names.append(save_figure(fig, out / f"{stem}_receptive_fields.png").name)
-
-    fc_runs = [e for e in entries if e["architecture"] == "s-fc"]
-    if fc_runs:
-        layers = list(fc_runs[0]["nonzeros_by_layer"])
-        panels = {}
-        for i, layer in enumerate(layers):
-            curves = {}
-            for e in fc_runs:
-                y = [e["nonzeros_by_layer_init"][layer], *e["curves"]["nonzeros"][layer]]
-                curves[e["label"]] = (list(range(len(y))), y)
-            panels[f"layer {i + 1} ({layer})"] = curves
-        styles = {e["label"]: ({"linestyle": "--"} if e["optimizer"]["name"] == "sgd" else
-                               {"alpha": 0.5} if e["sweep"] else {"linewidth": 2})
-                  for e in fc_runs}
-        refs = {k: v for k, v in results["reference"]["first_layer_params"].items()
-                if not k.startswith("S-FC")}
-        fig = plots.line_panels(panels, xlabel="epoch", ylabel="non-zero weights", logy=True,
-                                panel_hlines={next(iter(panels)): refs}, styles=styles,
-                                sharey=False, suptitle=f"S-FC non-zeros per layer, {title}")
-        names.append(save_figure(fig, out / f"{stem}_nonzeros.png").name)
-
-    if entries:
-        pts = [(e["label"] if not e["sweep"] else "S-FC (β-LASSO) λ sweep",
-                float(e["nonzeros"]), float(e["test_acc"])) for e in entries]  # seed means
-        fig = plots.scatter_labeled(pts, xlabel="non-zero parameters", ylabel="test accuracy",
-                                    logx=True, title=f"Test accuracy vs non-zeros, {title}")
-        names.append(save_figure(fig, out / f"{stem}_accuracy_vs_nonzeros.png").name)
-        curves = {e["label"]: (e["curves"]["epoch"], e["curves"]["test_acc"],
-                               e["curves"].get("test_acc_std"))
-                  for e in entries if not e["sweep"]}
-        fig = plots.line_panels({title: curves}, xlabel="epoch", ylabel="test accuracy",
-                                legend_loc="lower right")
-        names.append(save_figure(fig, out / f"{stem}_curves.png").name)
-    return names

@@ -23,13 +23,14 @@ differences: the CNN flattens position-major (a permutation of the Linear's rows
 reported accuracy is the test accuracy after the last step (the maximum over the
 per-epoch evaluations is recorded too).
 
-Writes ``DIR/mnist1d_table.json`` and ``DIR/mnist1d_table.png`` (grouped bars, ours vs
+Writes ``DIR/mnist1d_table.json`` and then, from that JSON alone
+(:mod:`experiments.figures.mnist1d_table`; ``python -m experiments.plot
+DIR/mnist1d_table.json`` re-draws it), ``DIR/mnist1d_table.png`` (grouped bars, ours vs
 published, normal vs shuffled).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import shutil
@@ -44,12 +45,13 @@ from flax import nnx
 from jaxcnn import metrics, models, stats
 from jaxcnn.optim import beta_lasso_partitioned, first_layer_label_fn
 from jaxcnn.train import TrainConfig, cosine_schedule, steps_per_epoch, train_seeds
+from jaxcnn.validation import error
 
-from experiments.common import (CLIError, build_parser, checkpoint_dir, format_table,
-                                load_data, resolve_preset, run_cli, save_figure, save_json,
-                                seed_list)
-from experiments.provenance import provenance
+from experiments.cli import CLIError, RunOptions, build_parser, cli_main
+from experiments.common import format_table, load_data
 from experiments.configs.mnist1d_table import PRESETS, MNIST1DTableConfig
+from experiments.lib.outputs import write_results
+from experiments.provenance import provenance
 
 NAME = "mnist1d_table"
 DATASETS = ("mnist1d", "mnist1d_shuffled")
@@ -63,6 +65,11 @@ PUBLISHED = {
     "gru": (91.0, 57.0),
     "human": (96.0, 30.0),  # shuffled: "~30%"
 }
+#: MNIST-1D inputs: 40 positions, one channel; 10 classes.
+IN_SHAPE = (40, 1)
+NUM_CLASSES = 10
+#: The locality window of the first-layer statistics.
+LOCALITY_WINDOW = 9
 #: Rows that exist only as published numbers (not trained here).
 PUBLISHED_ONLY = ("gru", "human")
 
@@ -78,33 +85,32 @@ def build_model(name: str, cfg: MNIST1DTableConfig, seed: int) -> nnx.Module:
     """A fresh model of the table: ``logistic``, ``mlp``, ``cnn``, ``fc_blasso``, ``fc_sgd``."""
     rngs = nnx.Rngs(seed)
     if name == "logistic":
-        return models.Logistic((40, 1), 10, rngs=rngs)
+        return models.Logistic(IN_SHAPE, NUM_CLASSES, rngs=rngs)
     if name == "mlp":
-        return models.MNIST1DMLP((40, 1), 10, rngs=rngs)
+        return models.MNIST1DMLP(IN_SHAPE, NUM_CLASSES, rngs=rngs)
     if name == "cnn":
-        return models.MNIST1DCNN((40, 1), 10, rngs=rngs)
+        return models.MNIST1DCNN(IN_SHAPE, NUM_CLASSES, rngs=rngs)
     if name in ("fc_blasso", "fc_sgd"):
         if cfg.blasso_model == "mlp":
-            return models.MNIST1DMLP((40, 1), 10, rngs=rngs)
-        return models.SFC((40, 1), 10, alpha=cfg.blasso_alpha, rngs=rngs)
-    raise ValueError(f"name: expected a model of the table, got {name!r}")
-
-
-def first_layer_path(cfg: MNIST1DTableConfig) -> str:
-    """Parameter-path prefix of the β-LASSO net's first layer."""
-    return "hidden/0" if cfg.blasso_model == "mlp" else "features/0"
+            return models.MNIST1DMLP(IN_SHAPE, NUM_CLASSES, rngs=rngs)
+        return models.SFC(IN_SHAPE, NUM_CLASSES, alpha=cfg.blasso_alpha, rngs=rngs)
+    raise error("name", "a model of the table", name)
 
 
 def build_optimizer(name: str, cfg: MNIST1DTableConfig, total_steps: int):
-    """Adam (published recipe) for the baselines; β-LASSO / plain SGD for our FC rows."""
-    if name in ("logistic", "mlp", "cnn"):
+    """Adam (published recipe) for the baselines; β-LASSO / plain SGD for our FC rows.
+
+    The β-LASSO net's first layer (its own λ) is :func:`jaxcnn.models.first_layer_path`.
+    """
+    if name in BASELINES:
         return optax.adam(cfg.learning_rate)
     lam = (cfg.blasso_l1_first, cfg.blasso_l1_rest) if name == "fc_blasso" else (0.0, 0.0)
+    probe = nnx.eval_shape(lambda: build_model(name, cfg, 0))  # structure only
     return beta_lasso_partitioned(
         cosine_schedule(cfg.blasso_lr, total_steps=total_steps),
         l1_by_label={"first": lam[0], "rest": lam[1], "no_l1": 0.0},
         beta=cfg.blasso_beta if name == "fc_blasso" else 0.0,
-        label_fn=first_layer_label_fn(first_layer_path(cfg)))
+        label_fn=first_layer_label_fn(models.first_layer_path(probe)))
 
 
 def model_names(cfg: MNIST1DTableConfig) -> tuple[str, ...]:
@@ -115,13 +121,13 @@ def model_names(cfg: MNIST1DTableConfig) -> tuple[str, ...]:
 # ----------------------------------------------------------------------------- runs
 
 
-def prepare_checkpoints(args: argparse.Namespace, run_name: str,
+def prepare_checkpoints(options: RunOptions, run_name: str,
                         cfg: MNIST1DTableConfig) -> str | None:
     """The run's checkpoint folder; a fresh run (no ``--resume``) starts from an empty one."""
     if cfg.checkpoint_every is None:
         return None
-    path = checkpoint_dir(args, run_name)
-    if not args.resume and Path(path).exists():
+    path = options.checkpoint_dir(run_name)
+    if not options.resume and Path(path).exists():
         shutil.rmtree(path)
     return path
 
@@ -132,7 +138,8 @@ def first_layer_stats(model: nnx.Module) -> dict:
     return {"first_layer_nonzeros": int(np.count_nonzero(np.asarray(w))),
             "first_layer_size": int(w.size),
             "first_layer_ipr": float(metrics.ipr(w).mean()),
-            "first_layer_locality9": float(metrics.locality(w, in_shape, 9).mean())}
+            f"first_layer_locality{LOCALITY_WINDOW}": float(
+                metrics.locality(w, in_shape, LOCALITY_WINDOW).mean())}
 
 
 #: Baseline recipes: ``"ours"`` (Flax's default initialisation, a new batch order every
@@ -156,17 +163,17 @@ def model_factory(name: str, cfg: MNIST1DTableConfig, variant: str):
 
 
 def train_one(name: str, variant: str, dataset: str, data: dict, cfg: MNIST1DTableConfig,
-              seeds: list[int], args: argparse.Namespace) -> dict:
+              seeds: list[int], options: RunOptions) -> dict:
     """Trains one (model, variant, dataset) for all seeds together; returns its entry."""
     n_train = data["x_train"].shape[0]
     epochs = max(1, math.ceil(cfg.steps * cfg.batch_size / n_train))
     total_steps = epochs * steps_per_epoch(n_train, batch_size=cfg.batch_size)
     make = model_factory(name, cfg, variant)
     tx = build_optimizer(name, cfg, total_steps)
-    ckpt = prepare_checkpoints(args, f"{name}-{variant}-{dataset}", cfg)
+    ckpt = prepare_checkpoints(options, f"{name}-{variant}-{dataset}", cfg)
     tcfg = TrainConfig(epochs=epochs, batch_size=cfg.batch_size, seed=seeds[0],
-                       devices=args.devices, progress=not args.no_progress,
-                       checkpoint_dir=ckpt, resume=bool(args.resume and ckpt),
+                       devices=options.devices, progress=options.progress,
+                       checkpoint_dir=ckpt, resume=bool(options.resume and ckpt),
                        checkpoint_every=cfg.checkpoint_every or 1,
                        shuffle=VARIANTS[variant]["shuffle"])
     trained, res = train_seeds(make, tx, data, seeds=seeds, config=tcfg)
@@ -251,31 +258,6 @@ def acceptance(rows: list[dict]) -> dict:
 # ----------------------------------------------------------------------------- output
 
 
-def plot_bars(rows: list[dict], path) -> None:
-    """Grouped bars per model: ours / published x normal / shuffled."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 3.8))
-    x = np.arange(len(rows))
-    bars = (("ours_normal", "ours, normal", "C0", None),
-            ("published_normal", "published, normal", "C0", "//"),
-            ("ours_shuffled", "ours, shuffled", "C1", None),
-            ("published_shuffled", "published, shuffled", "C1", "//"))
-    width = 0.2
-    for i, (key, label, color, hatch) in enumerate(bars):
-        vals = [r[key] if r[key] is not None else 0.0 for r in rows]
-        ax.bar(x + (i - 1.5) * width, vals, width, label=label, color=color,
-               alpha=1.0 if hatch is None else 0.45, hatch=hatch, edgecolor="k", lw=0.4)
-    ax.set_xticks(x)
-    ax.set_xticklabels([r["label"].replace(" (ours)", "\n(ours)") for r in rows], fontsize=8)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 112)
-    ax.axhline(10, color="gray", lw=0.6, ls=":")
-    ax.legend(fontsize=7, ncol=4, loc="upper center")
-    ax.set_title("MNIST-1D: ours vs published (hatched); missing bars = not published")
-    save_figure(fig, path)
-
-
 def _cell(r: dict, key: str) -> str:
     if r.get(key) is None:
         return "-"
@@ -325,37 +307,24 @@ def check_config(cfg: MNIST1DTableConfig) -> None:
                        f"fc_sgd, got {sorted(unknown)}")
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Trains every (model, dataset, seed), prints the table, writes JSON and the figure."""
-    cfg = resolve_preset(args, PRESETS)
-    check_config(cfg)
-    start = time.perf_counter()
+def train_all(options: RunOptions, cfg: MNIST1DTableConfig, seeds: list[int]) -> list[dict]:
+    """Every (dataset, model, recipe) of the table, all seeds of each together."""
     gen = {} if cfg.num_samples is None else {"num_samples": cfg.num_samples}
-    seeds = seed_list(args, cfg.seeds)
     runs = []
     for dataset in DATASETS:
         data = load_data(dataset, **gen)
         for name in model_names(cfg):
             for variant in (cfg.variants if name in BASELINES else ("ours",)):
-                if not args.no_progress:
+                if options.progress:
                     print(f"[{dataset}] {name} ({variant} recipe), seeds {seeds}", flush=True)
-                runs.append(train_one(name, variant, dataset, data, cfg, seeds, args))
-    rows = summarize(runs)
-    results = {"experiment": NAME, "preset": args.preset, "seed": args.seed, "seeds": seeds,
-               "overrides": getattr(args, "_overrides", {}),
-               "config": dataclasses.asdict(cfg), "published": PUBLISHED, "variants": VARIANTS,
-               "table": rows, "comparisons": comparisons(runs),
-               "acceptance": acceptance(rows), "runs": runs,
-               "device": str(jax.devices()[0]), "devices": args.devices or 1,
-               "wall_time": time.perf_counter() - start}
-    plot_bars([r for r in rows if r["variant"] in ("ours", None)],
-              Path(args.out) / "mnist1d_table.png")
-    results["figures"] = ["mnist1d_table.png"]
-    results["provenance"] = provenance(name=NAME, preset=args.preset, seeds=seeds,
-                                       wall_time=results["wall_time"],
-                                       argv=getattr(args, "_argv", None))
-    path = save_json(results, args.out, NAME)
+                runs.append(train_one(name, variant, dataset, data, cfg, seeds, options))
+    return runs
+
+
+def print_summary(results: dict, runs: list[dict], cfg: MNIST1DTableConfig) -> None:
+    """The README's tables, the β-LASSO net's first-layer sparsity and the acceptance."""
     tables = report_tables(results)
+    seeds = results["seeds"]
     print(f"\nMNIST-1D test accuracy (%), final step; mean ± std over {len(seeds)} seed(s); "
           f"{cfg.steps} steps, batch {cfg.batch_size}")
     print(tables["mnist1d_table.main"])
@@ -369,14 +338,36 @@ def run(args: argparse.Namespace) -> dict:
               f"{fc[0]['per_seed'][0]['first_layer_nonzeros']}/"
               f"{fc[0]['per_seed'][0]['first_layer_size']} (seed {seeds[0]})")
     print(f"acceptance: {results['acceptance']}")
-    print(f"wrote {path}")
+
+
+def run(options: RunOptions) -> dict:
+    """Trains every (model, dataset, seed), prints the table, writes JSON and the figure."""
+    cfg, overrides = options.preset_config(PRESETS)
+    check_config(cfg)
+    start = time.perf_counter()
+    seeds = options.seed_list(cfg.seeds)
+    runs = train_all(options, cfg, seeds)
+    rows = summarize(runs)
+    results = {"experiment": NAME, "preset": options.preset, "seed": options.seed,
+               "seeds": seeds, "overrides": overrides,
+               "config": dataclasses.asdict(cfg), "published": PUBLISHED, "variants": VARIANTS,
+               "table": rows, "comparisons": comparisons(runs),
+               "acceptance": acceptance(rows), "runs": runs,
+               "device": str(jax.devices()[0]), "devices": options.devices or 1,
+               "wall_time": time.perf_counter() - start, "figures": []}
+    results["provenance"] = provenance(name=NAME, preset=options.preset, seeds=seeds,
+                                       wall_time=results["wall_time"], argv=options.argv)
+    path = write_results(options, results, NAME)
+    print_summary(results, runs, cfg)
+    if path is not None:
+        print(f"wrote {path}")
     return results
 
 
 def main(argv=None):
     """CLI entry point (see the module docstring)."""
     parser = build_parser(NAME, __doc__.splitlines()[0], datasets=None)
-    return run_cli(run, parser, argv, results_file=f"{NAME}.json")
+    return cli_main(run, parser, argv, results_file=f"{NAME}.json")
 
 
 if __name__ == "__main__":

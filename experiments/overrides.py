@@ -38,7 +38,7 @@ import typing
 from collections.abc import Sequence
 from typing import Any, Literal, TypeVar, Union
 
-from experiments.common import CLIError
+from experiments.cli import CLIError
 
 __all__ = ["apply_overrides"]
 
@@ -320,6 +320,24 @@ def apply_overrides(cfg: C, items: Sequence[str], *, flag: str = "--set") -> tup
         raise TypeError(f"cfg: expected a dataclass instance, got {type(cfg).__name__}")
     if isinstance(items, str):
         raise TypeError(f"items: expected a sequence of 'NAME=VALUE' strings, got {items!r}")
+    parsed, source = _parse_items(cfg, items, flag)
+    if not parsed:
+        return cfg, {}
+    try:
+        new = dataclasses.replace(cfg, **parsed)
+    except (ValueError, TypeError) as e:
+        raise CLIError(f"{_culprit(cfg, parsed, source, flag)}: {' '.join(str(e).split())}") \
+            from None
+    return new, {k: _jsonable(v) for k, v in parsed.items()}
+
+
+def _parse_items(cfg: Any, items: Sequence[str], flag: str) -> tuple[dict, dict]:
+    """``({name: parsed value}, {name: its NAME=VALUE item})``; the last of a name wins.
+
+    Raises:
+      CLIError: an item without ``=``, an unknown or non-init field, a field type that
+        cannot be set, or a value that does not parse as the field's type.
+    """
     cls = type(cfg)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cfg) if f.init}
@@ -343,14 +361,7 @@ def apply_overrides(cfg: C, items: Sequence[str], *, flag: str = "--set") -> tup
             raise CLIError(f"{flag} {item}: {e}") from None
         parsed[name] = value
         source[name] = item
-    if not parsed:
-        return cfg, {}
-    try:
-        new = dataclasses.replace(cfg, **parsed)
-    except (ValueError, TypeError) as e:
-        raise CLIError(f"{_culprit(cfg, parsed, source, flag)}: {' '.join(str(e).split())}") \
-            from None
-    return new, {k: _jsonable(v) for k, v in parsed.items()}
+    return parsed, source
 
 
 def _culprit(cfg: Any, parsed: dict, source: dict, flag: str) -> str:

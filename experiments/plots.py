@@ -1,7 +1,9 @@
 """Plotting helpers shared by the experiments (matplotlib, Agg-safe, no global state).
 
 Every function takes plain NumPy-convertible arrays and returns a matplotlib ``Figure``
-(or draws on a given ``Axes``); saving is :func:`experiments.common.save_figure`.
+(or draws on a given ``Axes``); saving is :func:`experiments.common.save_figure`. The
+experiments' figures themselves are drawn from their results JSON by
+:mod:`experiments.figures`.
 
 * :func:`receptive_field_grid` / :func:`receptive_fields_figure`: first-layer units'
   weights over input positions (Neyshabur 2020, Fig. 4; Ingrosso & Goldt 2022, Fig. 2):
@@ -19,6 +21,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from jaxcnn.validation import error
 
 __all__ = ["new_figure", "select_units", "receptive_field_grid", "receptive_fields_figure",
            "line_panels", "scatter_labeled"]
@@ -46,8 +50,7 @@ def _unit_maps(w, in_shape) -> np.ndarray:
     """``(prod(in_shape), units)`` -> ``(units, *in_shape)`` as float64."""
     w = np.asarray(w, np.float64)
     if w.ndim != 2 or w.shape[0] != math.prod(in_shape):
-        raise ValueError(f"w: expected shape (prod(in_shape)={math.prod(in_shape)}, units), "
-                         f"got {w.shape}")
+        raise error("w", f"shape (prod(in_shape)={math.prod(in_shape)}, units)", w.shape)
     return w.T.reshape(w.shape[1], *in_shape)
 
 
@@ -83,7 +86,7 @@ def select_units(w, in_shape, num_units: int, *, by: str = "center") -> np.ndarr
     if by == "norm":
         return alive[np.argsort(-norms[alive], kind="stable")[:num_units]]
     if by != "center":
-        raise ValueError(f"by: expected 'center' or 'norm', got {by!r}")
+        raise error("by", "'center' or 'norm'", by)
     c = _centres(maps[alive])
     order = alive[np.lexsort(c.T[::-1])]
     if order.size <= num_units:
@@ -131,20 +134,26 @@ def receptive_field_grid(ax_or_fig, w, in_shape, *, num_units: int = 32, title=N
             ax.set_title(title, fontsize=9)
         return units
     if n_spatial != 2:
-        raise ValueError(f"in_shape: expected 1 or 2 spatial dims, got {in_shape}")
+        raise error("in_shape", "1 or 2 spatial dims", in_shape)
+    _draw_unit_images(ax_or_fig, maps, in_shape, title)
+    return units
+
+
+def _draw_unit_images(ax_or_fig, maps: np.ndarray, in_shape, title) -> None:
+    """2-D inputs: one small image per unit (scaled maps), in a grid filling a (sub)figure."""
     container = ax_or_fig
     if hasattr(ax_or_fig, "get_subplotspec"):  # an Axes: draw in its grid cell
         spec = ax_or_fig.get_subplotspec()
         container = ax_or_fig.figure.add_subfigure(spec)
         ax_or_fig.remove()
-    k = max(len(units), 1)
+    k = max(len(maps), 1)
     cols = math.ceil(math.sqrt(k))
     grid_rows = math.ceil(k / cols)
     axes = np.atleast_1d(container.subplots(grid_rows, cols, squeeze=False).ravel())
     for i, ax in enumerate(axes):
         ax.set_xticks([])
         ax.set_yticks([])
-        if i >= len(units):
+        if i >= len(maps):
             ax.axis("off")
             continue
         m = maps[i]
@@ -155,7 +164,6 @@ def receptive_field_grid(ax_or_fig, w, in_shape, *, num_units: int = 32, title=N
                       vmin=-1, vmax=1, interpolation="nearest")
     if title:
         container.suptitle(title, fontsize=9)
-    return units
 
 
 def receptive_fields_figure(fields: Mapping[str, tuple], *, num_units: int = 32,
@@ -172,7 +180,7 @@ def receptive_fields_figure(fields: Mapping[str, tuple], *, num_units: int = 32,
     """
     items = list(fields.items())
     if not items:
-        raise ValueError("fields: expected at least one model")
+        raise error("fields", "at least one model", fields)
     n_spatial = len(items[0][1][1]) - 1
     ncols = min(len(items), 3 if n_spatial == 2 else len(items))
     nrows = math.ceil(len(items) / ncols)
@@ -231,7 +239,7 @@ def line_panels(panels: Mapping[str, Mapping[str, Sequence]], *, xlabel: str, yl
       A matplotlib ``Figure``.
     """
     if not panels:
-        raise ValueError("panels: expected at least one panel")
+        raise error("panels", "at least one panel", panels)
     fig, axes = new_figure(len(panels), 1, panel_size=panel_size, sharey=sharey)
     styles = styles or {}
     for ax, (title, curves) in zip(axes.ravel(), panels.items()):

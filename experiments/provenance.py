@@ -26,6 +26,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from jaxcnn.validation import error
+
 __all__ = ["PACKAGES", "REPO_ROOT", "git_state", "package_versions", "provenance"]
 
 #: The repository root (``git`` runs here, whatever the working directory).
@@ -106,11 +108,11 @@ def provenance(*, name: str, preset: str | None, seeds: Sequence[int],
         ValueError: if ``name`` is empty or ``seeds`` holds a non-integer.
     """
     if not isinstance(name, str) or not name:
-        raise ValueError(f"name: expected an experiment module name, got {name!r}")
+        raise error("name", "an experiment module name", name)
     seed_list = []
     for s in seeds:
         if isinstance(s, bool) or not hasattr(s, "__index__"):
-            raise ValueError(f"seeds: expected integers, got {s!r}")
+            raise error("seeds", "integers", s)
         seed_list.append(int(s))
     args = list(sys.argv[1:] if argv is None else argv)
     command = f"python -m experiments.{name}"

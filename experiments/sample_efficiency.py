@@ -17,14 +17,14 @@ one set of shapes and compiles once (JAX persistent compilation cache). All runs
 full test split (or ``num_test`` of it).
 
 Writes ``OUT/sample_efficiency.json`` (config, every run, per-(order, model) accuracy
-curves over n with mean and standard deviation over seeds, device, wall time) and
-``OUT/sample_efficiency.png`` (accuracy vs n, log x, one panel per pixel order), and
-prints one table per pixel order.
+curves over n with mean and standard deviation over seeds, device, wall time) and then,
+from that JSON alone (:mod:`experiments.figures.sample_efficiency`; ``python -m
+experiments.plot OUT/sample_efficiency.json`` re-draws it), ``OUT/sample_efficiency.png``
+(accuracy vs n, log x, one panel per pixel order), and prints one table per pixel order.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
 
@@ -32,14 +32,15 @@ import jax
 import numpy as np
 from flax import nnx
 
-from experiments import plots
-from experiments.common import (CLIError, DATASETS, build_parser, format_table, run_cli,
-                                resolve_preset, save_figure, save_json, seed_list)
-from experiments.provenance import provenance
+from experiments.cli import DATASETS, CLIError, RunOptions, build_parser, cli_main
+from experiments.common import enable_compilation_cache, format_table
 from experiments.configs.sample_efficiency import LABELS, MODELS, PRESETS, SampleEfficiencyConfig
-from experiments.learn_conv import (checkpoint_config, enable_compilation_cache,
-                                    first_layer_metrics, kernel_size_for, load_dataset,
-                                    make_optimizer, model_factory, param_nonzeros)
+from experiments.figures.sample_efficiency import figure  # noqa: F401  (public here too)
+from experiments.lib.datasets import kernel_size_for, load_dataset, num_classes
+from experiments.lib.measures import first_layer_metrics, param_nonzeros
+from experiments.lib.nets import make_optimizer, model_factory
+from experiments.lib.outputs import checkpoint_config, write_results
+from experiments.provenance import provenance
 from jaxcnn import stats
 from jaxcnn.train import NonFiniteLossError, TrainConfig, train_seeds
 
@@ -90,7 +91,7 @@ def usable_sizes(cfg: SampleEfficiencyConfig, num_train: int) -> tuple[int, ...]
 
 
 def train_point(model_key: str, n: int, order: str, data: dict, *,
-                cfg: SampleEfficiencyConfig, args: argparse.Namespace, idx: np.ndarray,
+                cfg: SampleEfficiencyConfig, options: RunOptions, idx: np.ndarray,
                 rows: int, kernel_size: int, num_classes: int, seeds: list[int]) -> dict:
     """Trains one model on ``n`` examples (tiled to ``rows``), all seeds together."""
     arch, opt = MODELS[model_key]
@@ -101,8 +102,8 @@ def train_point(model_key: str, n: int, order: str, data: dict, *,
     tx, opt_desc = make_optimizer(opt, cfg, total_steps=total_steps, model=probe)
     run_name = f"{order}-{model_key}-n{n}"
     tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seeds[0],
-                       devices=args.devices, progress=not args.no_progress,
-                       **checkpoint_config(args, cfg, run_name))
+                       devices=options.devices, progress=options.progress,
+                       **checkpoint_config(options, cfg, run_name))
     entry = {"order": order, "model": model_key, "label": LABELS[model_key], "n": int(n),
              "seeds": seeds, "optimizer": opt_desc, "steps": total_steps, "status": "ok"}
     t0 = time.perf_counter()
@@ -203,88 +204,83 @@ def report_tables(results: dict) -> dict[str, str]:
     return out
 
 
-def figure(summary: dict, title: str):
-    """Accuracy vs n (log x), one panel per pixel order."""
-    panels = {}
-    for order, by_model in summary.items():
-        panels[f"{order} order"] = {
-            s["label"]: (s["n"], s["test_acc_mean"],
-                         s["test_acc_std"] if max(s["seeds"], default=0) > 1 else None)
-            for s in by_model.values()}
-    return plots.line_panels(panels, xlabel="training examples", ylabel="test accuracy",
-                             logx=True, suptitle=title, legend_loc="lower right")
-
-
-def run(args: argparse.Namespace) -> dict:
-    """Runs the sweep for parsed, validated ``args``; returns the results dict."""
-    t_start = time.perf_counter()
-    if args.dataset not in SUPPORTED:
+def check_dataset(options: RunOptions) -> None:
+    """Rejects the ``*_shuffled`` datasets: the shuffled order is this experiment's own."""
+    if options.dataset not in SUPPORTED:
         raise CLIError(f"--dataset: expected one of {', '.join(SUPPORTED)} (the shuffled "
-                       f"order is part of this experiment), got {args.dataset!r}")
-    cfg = resolve_preset(args, PRESETS)
+                       f"order is part of this experiment), got {options.dataset!r}")
+
+
+def train_points(options: RunOptions, cfg: SampleEfficiencyConfig, orders: dict, *,
+                 sizes, rows: int, kernel_size: int, num_classes: int,
+                 seeds: list[int], subsets: dict) -> list[dict]:
+    """Every (order, model, n) point of the sweep, in order, with a progress line each."""
+    runs = []
+    points = [(order, m, n) for order in orders for m in cfg.models for n in sizes]
+    for i, (order, m, n) in enumerate(points):
+        entry = train_point(m, n, order, orders[order], cfg=cfg, options=options,
+                            idx=subsets[n], rows=rows, kernel_size=kernel_size,
+                            num_classes=num_classes, seeds=seeds)
+        runs.append(entry)
+        acc = entry["test_acc"]
+        done = f"test acc {acc['mean']:.4f} ± {acc['std']:.4f}" if acc else entry["status"]
+        print(f"[{i + 1}/{len(points)}] {order:8s} {entry['label']:20s} n={n:<6d} {done} "
+              f"({entry['wall_time']:.1f}s)", flush=True)
+    return runs
+
+
+def run(options: RunOptions) -> dict:
+    """Runs the sweep for validated ``options``; returns the results dict."""
+    t_start = time.perf_counter()
+    check_dataset(options)
+    cfg, overrides = options.preset_config(PRESETS)
     cache = enable_compilation_cache()
-    root = jax.random.key(args.seed)
-    data, num_classes = prepare_data(args, cfg, root)
+    root = jax.random.key(options.seed)
+    data, n_classes = prepare_data(options, cfg, root)
     num_train = len(data["y_train"])
     sizes = usable_sizes(cfg, num_train)
     rows = max(max(sizes), cfg.batch_size)
     in_shape = tuple(int(s) for s in data["x_train"].shape[1:])
-    kernel_size = kernel_size_for(cfg, args.dataset, in_shape)
+    kernel_size = kernel_size_for(cfg, options.dataset, in_shape)
     orders = pixel_orders(data, shuffled=cfg.shuffled)
-    seeds = seed_list(args, cfg.seeds)
-    total = len(orders) * len(cfg.models) * len(sizes)
-    print(f"sample_efficiency: {args.dataset} {in_shape}, sizes {list(sizes)}, "
-          f"{len(orders)} pixel orders x {len(cfg.models)} models = {total} runs of "
+    seeds = options.seed_list(cfg.seeds)
+    print(f"sample_efficiency: {options.dataset} {in_shape}, sizes {list(sizes)}, "
+          f"{len(orders)} pixel orders x {len(cfg.models)} models = "
+          f"{len(orders) * len(cfg.models) * len(sizes)} runs of "
           f"{len(seeds)} seeds x {cfg.epochs * (rows // cfg.batch_size)} steps", flush=True)
-
-    runs = []
-    subsets = nested_subsets(num_train, sizes, jax.random.fold_in(root, 3))
-    points = [(order, m, n) for order in orders for m in cfg.models for n in sizes]
-    for i, (order, m, n) in enumerate(points):
-        entry = train_point(m, n, order, orders[order], cfg=cfg, args=args, idx=subsets[n],
-                            rows=rows, kernel_size=kernel_size, num_classes=num_classes,
-                            seeds=seeds)
-        runs.append(entry)
-        acc = entry["test_acc"]
-        done = f"test acc {acc['mean']:.4f} ± {acc['std']:.4f}" if acc else entry["status"]
-        print(f"[{i + 1}/{total}] {order:8s} {entry['label']:20s} n={n:<6d} {done} "
-              f"({entry['wall_time']:.1f}s)", flush=True)
-    device = next((r["device"] for r in runs if r.get("device")), None)
-    summary = summarize(runs, orders, cfg.models, sizes)
-    fig = figure(summary, f"Test accuracy vs training-set size, {args.dataset} "
-                          f"({args.preset} preset)")
-    fig_path = save_figure(fig, f"{args.out}/{NAME}.png")
+    runs = train_points(options, cfg, orders, sizes=sizes, rows=rows, kernel_size=kernel_size,
+                        num_classes=n_classes, seeds=seeds,
+                        subsets=nested_subsets(num_train, sizes, jax.random.fold_in(root, 3)))
     results = {
-        "experiment": NAME, "preset": args.preset, "dataset": args.dataset, "seed": args.seed,
-        "seeds": seeds, "overrides": getattr(args, "_overrides", {}),
+        "experiment": NAME, "preset": options.preset, "dataset": options.dataset,
+        "seed": options.seed, "seeds": seeds, "overrides": overrides,
         "config": {**dataclasses.asdict(cfg), "sizes_run": list(sizes), "rows": rows,
                    "kernel_size": kernel_size, "in_shape": list(in_shape),
-                   "num_classes": num_classes, "num_test": len(data["y_test"]),
-                   "devices": args.devices, "compilation_cache": cache},
+                   "num_classes": n_classes, "num_test": len(data["y_test"]),
+                   "devices": options.devices, "compilation_cache": cache},
         "orders": list(orders), "models": list(cfg.models), "sizes": list(sizes),
-        "runs": runs, "summary": summary,
-        "comparisons": comparisons(runs, orders, sizes), "device": device,
-        "figures": [fig_path.name], "wall_time": time.perf_counter() - t_start,
+        "runs": runs, "summary": summarize(runs, orders, cfg.models, sizes),
+        "comparisons": comparisons(runs, orders, sizes),
+        "device": next((r["device"] for r in runs if r.get("device")), None),
+        "figures": [], "wall_time": time.perf_counter() - t_start,
     }
-    results["provenance"] = provenance(name=NAME, preset=args.preset, seeds=seeds,
-                                       wall_time=results["wall_time"],
-                                       argv=getattr(args, "_argv", None))
-    path = save_json(results, args.out, NAME)
+    results["provenance"] = provenance(name=NAME, preset=options.preset, seeds=seeds,
+                                       wall_time=results["wall_time"], argv=options.argv)
+    path = write_results(options, results, NAME)
     print_summary(results)
-    print(f"\nwrote {path} and {fig_path.name}")
+    if path is not None:
+        print(f"\nwrote {path} and {', '.join(results['figures'])}")
     return results
 
 
-def prepare_data(args: argparse.Namespace, cfg: SampleEfficiencyConfig,
+def prepare_data(options: RunOptions, cfg: SampleEfficiencyConfig,
                  root: jax.Array) -> tuple[dict, int]:
     """The dataset (test split cut to ``cfg.num_test``) and its number of classes."""
-    from jaxcnn import data as jdata
-
-    data = load_dataset(args, key=jax.random.fold_in(root, 2))
+    data = load_dataset(options, key=jax.random.fold_in(root, 2))
     if cfg.num_test is not None and cfg.num_test < len(data["y_test"]):
         data = {**data, "x_test": data["x_test"][:cfg.num_test],
                 "y_test": data["y_test"][:cfg.num_test]}
-    return data, jdata.info(args.dataset).num_classes or jdata.infer_num_classes(data)
+    return data, num_classes(options.dataset, data)
 
 
 def print_summary(results: dict) -> None:
@@ -302,7 +298,7 @@ def print_summary(results: dict) -> None:
 def main(argv=None):
     """CLI entry point: ``python -m experiments.sample_efficiency [flags]``."""
     parser = build_parser(NAME, __doc__.splitlines()[0], datasets=SUPPORTED)
-    return run_cli(run, parser, argv, results_file=f"{NAME}.json")
+    return cli_main(run, parser, argv, results_file=f"{NAME}.json")
 
 
 if __name__ == "__main__":

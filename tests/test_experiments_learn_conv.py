@@ -7,6 +7,7 @@ status 2 and one stderr line naming the offending flag, before any training.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -15,6 +16,7 @@ import pytest
 
 from experiments import all as all_experiments
 from experiments import learn_conv, sample_efficiency
+from experiments.cli import RunOptions
 from experiments.configs.learn_conv import PRESETS as LC_PRESETS
 from experiments.configs.sample_efficiency import PRESETS as SE_PRESETS
 
@@ -256,13 +258,13 @@ def test_sample_efficiency_bad_input_exits_2(capsys, tmp_path, argv, flag, detai
 
 
 def test_all_passes_flags_through():
-    args = all_experiments.argparse.Namespace(out="res", seed=3, preset="smoke", devices=1,
-                                              no_progress=True, resume=False, overwrite=False)
+    args = RunOptions(name="all", out="res", seed=3, preset="smoke", devices=1,
+                      progress=False, resume=False, overwrite=False)
     assert all_experiments.experiment_argv("learn_conv", args) == [
         "--out", "res", "--seed", "3", "--preset", "smoke", "--devices", "1", "--no-progress"]
     assert all_experiments.experiment_argv("equivalence", args) == ["--out", "res",
                                                                     "--seed", "3"]
-    args.overwrite = True
+    args = dataclasses.replace(args, overwrite=True)
     assert all_experiments.experiment_argv("ecnn", args) == [
         "--out", "res", "--seed", "3", "--overwrite", "--preset", "smoke", "--devices", "1",
         "--no-progress"]

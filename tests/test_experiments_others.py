@@ -3,15 +3,20 @@
 Each smoke preset runs in-process through ``main([...])``; the JSON it writes is checked
 (keys, types, finite values, curve lengths; for nlgp / ecnn: seeds, per-seed lists of
 length n, summaries and ordered paired-difference intervals, ``report_tables`` keys) and
-its PNG figures must be valid PNG files.
-A bad ``--preset`` must exit with status 2 and one stderr line naming ``--preset``.
+its PNG figures must be valid PNG files, and (ecnn, nlgp_localization) the figures drawn
+again from the JSON alone (``experiments.figures.NAME.draw``) must equal the run's pixel
+for pixel. A bad ``--preset`` must exit with status 2 and one stderr line naming
+``--preset``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 
+import numpy as np
 import pytest
 
 from experiments import ecnn, mnist1d_table, nlgp_localization
@@ -126,9 +131,26 @@ def _assert_tables(module, res, keys):
     return tables
 
 
-def test_nlgp_localization_smoke(tmp_path, capsys):
-    _smoke(nlgp_localization, tmp_path)
-    printed = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """``module -> (out folder, printed stdout)`` of its smoke run, run once per test module
+    (the smoke test and the figure test share it)."""
+    done = {}
+
+    def get(module):
+        if module.NAME not in done:
+            out = tmp_path_factory.mktemp(module.NAME)
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                _smoke(module, out)
+            done[module.NAME] = (out, printed.getvalue())
+        return done[module.NAME]
+
+    return get
+
+
+def test_nlgp_localization_smoke(smoke_run):
+    tmp_path, printed = smoke_run(nlgp_localization)
     res = _load(tmp_path, "nlgp_localization")
     cfg = nlgp_localization.PRESETS["smoke"]
     n = cfg.seeds
@@ -208,9 +230,8 @@ def test_nlgp_localization_replica_is_the_single_run():
     assert both["per_seed"][0]["ipr_mean"][-1] != both["per_seed"][1]["ipr_mean"][-1]
 
 
-def test_ecnn_smoke(tmp_path, capsys):
-    _smoke(ecnn, tmp_path)
-    printed = capsys.readouterr().out
+def test_ecnn_smoke(smoke_run):
+    tmp_path, printed = smoke_run(ecnn)
     res = _load(tmp_path, "ecnn")
     cfg = ecnn.PRESETS["smoke"]
     n = cfg.seeds
@@ -258,6 +279,30 @@ def test_ecnn_smoke(tmp_path, capsys):
     assert " ± " in tables["ecnn.main"] and "[" in tables["ecnn.comparisons"]
     _assert_png(tmp_path / "ecnn_relax.png")
     _assert_png(tmp_path / "ecnn_conv_distance.png")
+
+
+@pytest.mark.parametrize("module", [ecnn, nlgp_localization],
+                         ids=["ecnn", "nlgp_localization"])
+def test_figures_are_redrawn_from_the_json_alone(module, smoke_run, tmp_path):
+    """``draw(json.load(...), other_dir)`` writes the run's very PNGs (pixel-equal)."""
+    import importlib
+
+    from matplotlib.image import imread
+
+    from experiments import figures
+
+    out, _ = smoke_run(module)
+    with open(out / f"{module.NAME}.json") as f:
+        results = json.load(f)
+    drawer = importlib.import_module(f"experiments.figures.{module.NAME}")
+    assert figures.module_for(results) is drawer
+    written = drawer.draw(results, tmp_path)
+    run_pngs = sorted(p.name for p in out.glob("*.png"))
+    assert run_pngs and sorted(written) == run_pngs == sorted(results["figures"])
+    for name in run_pngs:
+        assert written[name] == str(tmp_path / name)
+        ours, theirs = imread(tmp_path / name), imread(out / name)
+        assert ours.shape == theirs.shape and np.array_equal(ours, theirs), name
 
 
 @pytest.mark.parametrize("module", [mnist1d_table, nlgp_localization, ecnn],

@@ -16,6 +16,7 @@ import pytest
 
 from experiments import (ecnn, equivalence, learn_conv, mnist1d_table, nlgp_localization,
                          sample_efficiency)
+from experiments.cli import RunOptions
 
 MODULES = {"learn_conv": learn_conv, "mnist1d_table": mnist1d_table,
            "sample_efficiency": sample_efficiency, "ecnn": ecnn,
@@ -58,9 +59,11 @@ def test_earlier_results_are_refused(capsys, tmp_path, name, extra, stem):
 def test_results_of_another_dataset_are_not_earlier_results(capsys, tmp_path):
     # learn_conv.json (MNIST-1D) does not block --dataset mnist, whose file is another one
     (tmp_path / "learn_conv.json").write_text("{}")
-    assert learn_conv.results_file(learn_conv.build_cli().parse_args(
-        ["--dataset", "mnist"])) == "learn_conv_mnist.json"
-    assert learn_conv.results_file(learn_conv.build_cli().parse_args([])) == "learn_conv.json"
+    def options(argv):
+        return RunOptions.from_args(learn_conv.build_cli().parse_args(argv), argv)
+
+    assert learn_conv.results_file(options(["--dataset", "mnist"])) == "learn_conv_mnist.json"
+    assert learn_conv.results_file(options([])) == "learn_conv.json"
 
 
 def test_resume_and_overwrite_together_exit_2(capsys, tmp_path):
@@ -149,10 +152,12 @@ def test_ecnn_resume_is_identical(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_nlgp_localization_resume_is_identical(tmp_path, monkeypatch):
+    from experiments import nlgp_online  # the online-SGD runs save their state there
+
     # the 3rd state file written: inside the NLGP main run, after its second log
     argv = ["--preset", "smoke", "--no-progress"]
     res = _resume_matches_uninterrupted(tmp_path, monkeypatch, nlgp_localization, argv,
-                                        nlgp_localization, "save_online_state", 3)
+                                        nlgp_online, "save_online_state", 3)
     assert set(res["resumed_from"]) == {"nlgp"} and res["resumed_from"]["nlgp"] >= 1
     ckpt = tmp_path / "resumed" / "checkpoints" / "nlgp_localization"
     assert (ckpt / "smoke-nlgp" / "state.npz").is_file()

@@ -243,7 +243,9 @@ def test_shrink_curves_keeps_first_last_and_length(n):
 
 
 def test_docstring_examples():
-    for module in (R, P):
+    from experiments import report_readme, report_refresh
+
+    for module in (R, report_readme, report_refresh, P):
         result = doctest.testmod(module, raise_on_error=False)
         assert result.attempted >= 1 and result.failed == 0, module.__name__
 

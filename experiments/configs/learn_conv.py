@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+from jaxcnn.validation import error
+
 #: Every model this experiment knows, in table order: key -> (architecture, optimizer).
 MODELS: dict[str, tuple[str, str]] = {
     "s-conv": ("s-conv", "sgd"),
@@ -111,15 +113,14 @@ class LearnConvConfig:
     def __post_init__(self):
         unknown = [m for m in self.models if m not in MODELS]
         if unknown or not self.models:
-            raise ValueError(f"models: expected a non-empty subset of {list(MODELS)}, "
-                             f"got {self.models!r}")
+            raise error("models", f"a non-empty subset of {list(MODELS)}", self.models)
         for name in ("alpha", "epochs", "batch_size", "units_shown", "checkpoint_every",
                      "nlgp_num_train", "nlgp_num_test", "seeds"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name}: expected an int >= 1, got {getattr(self, name)!r}")
+                raise error(name, "an int >= 1", getattr(self, name))
         for name in ("lr", "blasso_lr", "beta", "l1_first", "l1_rest", "momentum"):
             if not float(getattr(self, name)) >= 0:
-                raise ValueError(f"{name}: expected a float >= 0, got {getattr(self, name)!r}")
+                raise error(name, "a float >= 0", getattr(self, name))
 
 
 PRESETS: dict[str, LearnConvConfig] = {

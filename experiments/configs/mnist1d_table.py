@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from jaxcnn.validation import error
+
 
 @dataclasses.dataclass(frozen=True)
 class MNIST1DTableConfig:
@@ -58,14 +60,13 @@ class MNIST1DTableConfig:
     def __post_init__(self):
         for name in ("steps", "batch_size", "seeds", "blasso_alpha"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name}: expected an int >= 1, got {getattr(self, name)!r}")
+                raise error(name, "an int >= 1", getattr(self, name))
         for name in ("learning_rate", "blasso_lr", "blasso_l1_first", "blasso_l1_rest",
                      "blasso_beta"):
             if not float(getattr(self, name)) >= 0:
-                raise ValueError(f"{name}: expected a float >= 0, got {getattr(self, name)!r}")
+                raise error(name, "a float >= 0", getattr(self, name))
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every: expected an int >= 1 or None, got "
-                             f"{self.checkpoint_every!r}")
+            raise error("checkpoint_every", "an int >= 1 or None", self.checkpoint_every)
 
 
 PRESETS = {

@@ -13,6 +13,8 @@ import dataclasses
 
 from experiments.configs.learn_conv import MODELS as LEARN_CONV_MODELS
 
+from jaxcnn.validation import error
+
 #: Models of the comparison: key -> (architecture, optimizer); labels in ``LABELS``.
 MODELS: dict[str, tuple[str, str]] = {
     k: LEARN_CONV_MODELS[k] for k in ("s-conv", "s-local", "s-fc", "s-fc-blasso", "3-fc")}
@@ -72,13 +74,12 @@ class SampleEfficiencyConfig:
     def __post_init__(self):
         unknown = [m for m in self.models if m not in MODELS]
         if unknown or not self.models:
-            raise ValueError(f"models: expected a non-empty subset of {list(MODELS)}, "
-                             f"got {self.models!r}")
+            raise error("models", f"a non-empty subset of {list(MODELS)}", self.models)
         if not self.sizes or min(self.sizes) < 1:
-            raise ValueError(f"sizes: expected positive ints, got {self.sizes!r}")
+            raise error("sizes", "positive ints", self.sizes)
         for name in ("seeds", "alpha", "epochs", "batch_size", "checkpoint_every"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name}: expected an int >= 1, got {getattr(self, name)!r}")
+                raise error(name, "an int >= 1", getattr(self, name))
 
 
 PRESETS: dict[str, SampleEfficiencyConfig] = {
