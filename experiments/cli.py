@@ -34,6 +34,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from jaxcnn.io import remove_temporaries
+
 __all__ = ["CLIError", "DATASETS", "FILE_DATASETS", "PRESETS", "RunOptions", "build_parser",
            "check_earlier_results", "cli_main", "validate_args"]
 
@@ -275,6 +277,8 @@ def cli_main(run: Callable[[RunOptions], Any], parser: argparse.ArgumentParser,
         if results_file is not None:
             name = results_file(options) if callable(results_file) else results_file
             check_earlier_results(args, name)
+        if (options.resume or options.overwrite) and options.writer:
+            remove_temporaries(options.out)  # left by a process killed mid-write
         return run(options)
     except CLIError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)

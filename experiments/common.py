@@ -1,51 +1,26 @@
-"""Devices, data and output helpers shared by the experiments.
+"""Data, compilation-cache and output helpers shared by the experiments.
 
 Every experiment is ``python -m experiments.NAME --preset smoke|default|paper
 [--dataset D] [--data-path P] [--devices N] [--out DIR] [--resume | --overwrite]
-[--seed S]`` and writes ``DIR/NAME.json`` plus PNG figures. The command line itself
-(:class:`CLIError`, :func:`build_parser`, :func:`validate_args`,
-:func:`check_earlier_results`, :class:`~experiments.cli.RunOptions`) lives in
-:mod:`experiments.cli` and is re-exported here. :func:`run_cli`, :func:`resolve_preset`,
-:func:`seed_list` and :func:`checkpoint_dir` are the ``argparse.Namespace`` forms of
-:func:`experiments.cli.cli_main` and the :class:`~experiments.cli.RunOptions` methods,
-kept for the experiments not yet on :func:`~experiments.cli.cli_main`.
+[--seed S] [--coordinator HOST:PORT --num-processes N --process-id I]`` and writes
+``DIR/NAME.json`` plus PNG figures. The command line itself (:class:`CLIError`,
+:func:`~experiments.cli.build_parser`, :class:`~experiments.cli.RunOptions`,
+:func:`~experiments.cli.cli_main`) lives in :mod:`experiments.cli`; the names other code
+imports from here (``CLIError``, ``DATASETS``, ``FILE_DATASETS``, ``validate_args``) are
+re-exported.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from experiments.cli import (DATASETS, FILE_DATASETS, PRESETS, CLIError,  # noqa: F401
                              build_parser, check_earlier_results, validate_args)
 
-def run_cli(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser,
-            argv: Sequence[str] | None = None, *,
-            results_file: str | Callable[[argparse.Namespace], str] | None = None):
-    """Parses ``argv``, validates, runs ``main(args)``; user errors exit with status 2.
-
-    Args:
-      main: the experiment, ``args -> results``.
-      parser: from :func:`build_parser`.
-      argv: the command line (``None``: ``sys.argv[1:]``).
-      results_file: the name of the experiment's results JSON inside ``--out`` (or
-        ``args -> name``, when it depends on the flags); if that file exists, the run is
-        refused before ``main`` (:func:`check_earlier_results`). ``None``: no check.
-    """
-    args = parser.parse_args(argv)
-    args._argv = list(sys.argv[1:] if argv is None else argv)  # for the results' provenance
-    try:
-        validate_args(args)
-        if results_file is not None:
-            check_earlier_results(args, results_file(args) if callable(results_file)
-                                  else results_file)
-        return main(args)
-    except CLIError as e:
-        print(f"{parser.prog}: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+__all__ = ["CLIError", "DATASETS", "FILE_DATASETS", "PRESETS", "enable_compilation_cache",
+           "format_table", "load_data", "save_figure", "save_json", "validate_args"]
 
 
 def load_data(name: str, *, path: str | None = None, **kwargs) -> dict:
@@ -93,29 +68,6 @@ def enable_compilation_cache(path: str | None = None) -> str | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     return path
 
-
-
-def resolve_preset(args: argparse.Namespace, presets: dict):
-    """The preset ``args.preset`` with the ``--set NAME=VALUE`` overrides applied.
-
-    The applied overrides are kept in ``args._overrides`` (``{name: value}``) for the
-    results JSON. Raises :class:`CLIError` (one line naming ``--set``) on bad overrides.
-    """
-    from experiments.overrides import apply_overrides
-
-    cfg, args._overrides = apply_overrides(presets[args.preset], args.overrides)
-    return cfg
-
-
-def seed_list(args: argparse.Namespace, default: int) -> list[int]:
-    """The seeds of a run: ``--seed``, ``--seed + 1``, ... (``--seeds`` or ``default`` many)."""
-    n = default if args.seeds is None else args.seeds
-    return list(range(args.seed, args.seed + n))
-
-
-def checkpoint_dir(args: argparse.Namespace, run_name: str) -> str:
-    """Where a run keeps its orbax checkpoints: ``OUT/checkpoints/NAME/RUN``."""
-    return str(Path(args.out).absolute() / "checkpoints" / args._name / run_name)
 
 
 def save_json(results: dict, out_dir: str | os.PathLike, name: str) -> Path:

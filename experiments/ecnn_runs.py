@@ -22,6 +22,7 @@ from flax import nnx
 from jaxcnn import metrics, models, stats
 from jaxcnn.io import read_tree_npz, write_tree_npz_atomic
 from jaxcnn.train import TrainConfig, train_seeds
+from jaxcnn.train.distributed import process_slice
 
 from experiments.cli import CLIError, RunOptions
 from experiments.configs.ecnn import ECNNConfig
@@ -209,7 +210,7 @@ def train_cnn(cfg: ECNNConfig, data: dict, options: RunOptions,
                 save_snapshot(model, folder, seed, epoch)
         return None
 
-    cnns, res = train_seeds(make, optimizer(cfg), data, seeds=seeds,
+    cnns, res = train_seeds(make, optimizer(cfg), process_slice(data), seeds=seeds,
                             config=train_config(cfg, options, cfg.epochs, "cnn"),
                             callbacks=[snapshot])
     if folder is not None:
@@ -253,7 +254,7 @@ def relax_run(cfg: ECNNConfig, data: dict, options: RunOptions, seeds: list[int]
     fcs, per_seed = _embedded(cfg, data, seeds, relax, cnns)
     remaining, resumed_from = cfg.epochs - relax, None
     if remaining > 0:
-        _, res = train_seeds(lambda s: fcs[s], optimizer(cfg), data, seeds=seeds,
+        _, res = train_seeds(lambda s: fcs[s], optimizer(cfg), process_slice(data), seeds=seeds,
                              config=train_config(cfg, options, remaining, f"relax_{relax}"),
                              callbacks=[conv_distance_callback(cfg)])
         resumed_from = _resumed_from(res)
@@ -291,7 +292,7 @@ def scratch_run(cfg: ECNNConfig, data: dict, options: RunOptions,
         d0[seed] = conv_distance_of(fc, cfg)
         return fc
 
-    fcs, res = train_seeds(make, optimizer(cfg), data, seeds=seeds,
+    fcs, res = train_seeds(make, optimizer(cfg), process_slice(data), seeds=seeds,
                            config=train_config(cfg, options, cfg.epochs, "fc_scratch"),
                            callbacks=[conv_distance_callback(cfg)])
     per_seed = []

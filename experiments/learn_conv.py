@@ -80,6 +80,7 @@ from experiments.lib.outputs import checkpoint_config, write_results
 from experiments.provenance import provenance
 from jaxcnn import models
 from jaxcnn.train import NonFiniteLossError, TrainConfig, steps_per_epoch, train_seeds
+from jaxcnn.train.distributed import process_slice
 
 NAME = "learn_conv"
 #: Dimensions of ``--nlgp-shape``: one (a ring) or two (a torus).
@@ -226,7 +227,7 @@ def train_run(spec: RunSpec, data: dict, setting: Setting) -> tuple[dict, dict |
              "seeds": seeds, "status": "ok"}
     t0 = time.perf_counter()
     try:
-        trained, res = train_seeds(make, tx, data, seeds=seeds, config=tcfg,
+        trained, res = train_seeds(make, tx, process_slice(data), seeds=seeds, config=tcfg,
                                    callbacks=[nonzeros_callback], max_replicas=cfg.max_replicas)
     except NonFiniteLossError as e:
         entry.update(status=f"diverged: {e}", test_acc=None, train_acc=None,

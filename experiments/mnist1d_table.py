@@ -45,6 +45,7 @@ from flax import nnx
 from jaxcnn import metrics, models, stats
 from jaxcnn.optim import beta_lasso_partitioned, first_layer_label_fn
 from jaxcnn.train import TrainConfig, cosine_schedule, steps_per_epoch, train_seeds
+from jaxcnn.train.distributed import barrier, process_slice
 from jaxcnn.validation import error
 
 from experiments.cli import CLIError, RunOptions, build_parser, cli_main
@@ -127,8 +128,9 @@ def prepare_checkpoints(options: RunOptions, run_name: str,
     if cfg.checkpoint_every is None:
         return None
     path = options.checkpoint_dir(run_name)
-    if not options.resume and Path(path).exists():
+    if not options.resume and Path(path).exists() and options.writer:
         shutil.rmtree(path)
+    barrier(f"checkpoints {path}")  # no process writes before process 0 has deleted
     return path
 
 
@@ -176,7 +178,7 @@ def train_one(name: str, variant: str, dataset: str, data: dict, cfg: MNIST1DTab
                        checkpoint_dir=ckpt, resume=bool(options.resume and ckpt),
                        checkpoint_every=cfg.checkpoint_every or 1,
                        shuffle=VARIANTS[variant]["shuffle"])
-    trained, res = train_seeds(make, tx, data, seeds=seeds, config=tcfg)
+    trained, res = train_seeds(make, tx, process_slice(data), seeds=seeds, config=tcfg)
     per_seed = []
     for m, r in zip(trained, res["per_seed"]):
         acc = r["curves"]["test_acc"]

@@ -43,6 +43,7 @@ from experiments.lib.outputs import checkpoint_config, write_results
 from experiments.provenance import provenance
 from jaxcnn import stats
 from jaxcnn.train import NonFiniteLossError, TrainConfig, train_seeds
+from jaxcnn.train.distributed import process_slice
 
 NAME = "sample_efficiency"
 #: ``*_shuffled`` datasets are this experiment's own "shuffled" order (e.g. of ``mnist1d``).
@@ -108,8 +109,8 @@ def train_point(model_key: str, n: int, order: str, data: dict, *,
              "seeds": seeds, "optimizer": opt_desc, "steps": total_steps, "status": "ok"}
     t0 = time.perf_counter()
     try:
-        trained, res = train_seeds(make, tx, tiled_split(data, idx, rows), seeds=seeds,
-                                   config=tcfg)
+        local = process_slice(tiled_split(data, idx, rows))  # this process's rows
+        trained, res = train_seeds(make, tx, local, seeds=seeds, config=tcfg)
     except NonFiniteLossError as e:
         entry.update(status=f"diverged: {e}", test_acc=None, train_acc=None,
                      wall_time=time.perf_counter() - t0)

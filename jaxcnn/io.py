@@ -26,6 +26,7 @@ import io
 import json
 import os
 import pathlib
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
@@ -40,6 +41,7 @@ __all__ = [
     "write_text_atomic",
     "write_json_atomic",
     "read_json",
+    "remove_temporaries",
     "savefig_atomic",
     "to_jsonable",
     "write_tree_npz_atomic",
@@ -127,6 +129,41 @@ def atomic_write(path: PathLike, mode: str = "wb", *, encoding: str | None = Non
             os.unlink(tmp)
         raise
     _fsync_dir(directory)
+
+
+#: How :func:`atomic_write` names its temporary files: ``.<name>.<8 random chars>.tmp``.
+TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_temporaries(directory: PathLike) -> list[str]:
+    """Deletes the temporary files that killed :func:`atomic_write` calls left behind.
+
+    A process killed mid-write (SIGKILL, power loss) leaves its hidden temporary file
+    (``.<name>.<random>.tmp``) next to the untouched destination. Call this when no other
+    writer is active in ``directory`` (e.g. when a run resumes). Not recursive.
+
+    Returns:
+      The names removed, sorted.
+
+    Example:
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> _ = open(os.path.join(d, ".results.json.k2x9_abc.tmp"), "w")
+        >>> remove_temporaries(d)
+        ['.results.json.k2x9_abc.tmp']
+    """
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    removed = []
+    for name in sorted(names):
+        path = os.path.join(directory, name)
+        if TEMPORARY_NAME.match(name) and os.path.isfile(path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                removed.append(name)
+    return removed
 
 
 def write_bytes_atomic(path: PathLike, data: bytes) -> None:

@@ -2,13 +2,16 @@
 
 :func:`write_results` is the one place an experiment's results and figures are written,
 and the one ``if`` that keeps the other processes of a multi-process run from writing
-(:attr:`experiments.cli.RunOptions.writer`). It writes ``OUT/STEM.json`` first, then
-draws the figures (:func:`experiments.figures.draw`) from that JSON as read back, so
+(:attr:`experiments.cli.RunOptions.writer`). It draws the figures
+(:func:`experiments.figures.draw`) from the results exactly as they read back from JSON,
+then writes ``OUT/STEM.json`` last: the JSON is the run's completion mark, so a run
+killed while drawing leaves no results file (and ``--resume`` redoes the figures), and
 ``python -m experiments.plot OUT/STEM.json`` re-draws exactly the same figures.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -16,6 +19,8 @@ from typing import Any
 
 from experiments.cli import CLIError, RunOptions
 from experiments.common import save_json
+from jaxcnn.io import to_jsonable
+from jaxcnn.train.distributed import barrier
 
 __all__ = ["checkpoint_config", "write_results"]
 
@@ -24,8 +29,9 @@ def write_results(options: RunOptions, results: dict, stem: str, *,
                   figures: bool = True) -> Path | None:
     """Writes ``OUT/STEM.json`` and (``figures``) the figures drawn from it; process 0 only.
 
-    The figures' file names go into ``results["figures"]`` (in drawing order) and the
-    JSON is written again with them.
+    The figures are drawn first, from ``json.loads`` of the serialised results (what
+    reading the JSON back gives); their file names go into ``results["figures"]`` (in
+    drawing order); the JSON is written last, once.
 
     Args:
       options: the run (``out``; ``writer``: nothing is written in other processes).
@@ -38,15 +44,12 @@ def write_results(options: RunOptions, results: dict, stem: str, *,
     """
     if not options.writer:
         return None
-    path = save_json(results, options.out, stem)
     if figures:
         from experiments import figures as experiment_figures
-        from jaxcnn.io import read_json
 
-        drawn = experiment_figures.draw(read_json(path), options.out)
-        results["figures"] = list(drawn)
-        save_json(results, options.out, stem)
-    return path
+        as_read = json.loads(json.dumps(to_jsonable(results)))
+        results["figures"] = list(experiment_figures.draw(as_read, options.out))
+    return save_json(results, options.out, stem)
 
 
 def checkpoint_config(options: RunOptions, cfg: Any, run_name: str) -> dict:
@@ -67,8 +70,9 @@ def checkpoint_config(options: RunOptions, cfg: Any, run_name: str) -> dict:
     if not (options.resume or cfg.checkpoint):
         return {}
     path = options.checkpoint_dir(f"{options.preset}-{options.dataset}-{run_name}")
-    if options.overwrite and os.path.isdir(path):
+    if options.overwrite and os.path.isdir(path) and options.writer:
         shutil.rmtree(path)
+    barrier(f"checkpoints {path}")  # no process writes before process 0 has deleted
     if not options.resume and os.path.isdir(path) and os.listdir(path):
         raise CLIError(f"--resume: {path} holds checkpoints of an earlier run; pass --resume "
                        "to continue it, or use another --out")

@@ -24,7 +24,7 @@ from typing import Any
 
 from jaxcnn.validation import check_int, error
 
-__all__ = ["ENV_VARS", "initialize", "is_writer", "process_slice"]
+__all__ = ["ENV_VARS", "barrier", "initialize", "is_writer", "process_slice", "resolve"]
 
 ENV_VARS = {"coordinator": "JAX_COORDINATOR_ADDRESS", "num_processes": "JAX_NUM_PROCESSES",
             "process_id": "JAX_PROCESS_ID"}
@@ -153,3 +153,13 @@ def process_slice(data: Mapping[str, Any]) -> dict[str, Any]:
                         "processes (each loads an equal slice)", n)
         out[name] = data[name][pid * n // nproc:(pid + 1) * n // nproc]
     return out
+
+
+def barrier(name: str) -> None:
+    """Waits until every process reached the barrier ``name`` (no-op for one process)."""
+    import jax
+
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
