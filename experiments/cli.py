@@ -6,6 +6,9 @@ Every experiment is a thin ``main()`` over :func:`cli_main`::
         return cli_main(run, build_parser(NAME, DESCRIPTION), argv,
                         results_file=f"{NAME}.json")
 
+and one without flags of its own takes exactly that from :func:`experiment_main`
+(``main = experiment_main(run, NAME, __doc__)``).
+
 :func:`cli_main` parses the flags, rejects bad ones with one line on stderr and exit
 status 2 (:class:`CLIError`), starts ``jax.distributed`` when a multi-process run is asked
 for (``--coordinator HOST:PORT --num-processes N --process-id I``, or JAX's environment
@@ -37,7 +40,7 @@ from typing import Any
 from jaxcnn.io import remove_temporaries
 
 __all__ = ["CLIError", "DATASETS", "FILE_DATASETS", "PRESETS", "RunOptions", "build_parser",
-           "check_earlier_results", "cli_main", "validate_args"]
+           "check_earlier_results", "cli_main", "experiment_main", "validate_args"]
 
 PRESETS = ("smoke", "default", "paper")
 DATASETS = ("mnist1d", "mnist1d_shuffled", "digits", "mnist", "mnist_shuffled", "nlgp",
@@ -131,6 +134,10 @@ def validate_args(args: argparse.Namespace) -> argparse.Namespace:
     if args.devices is not None:
         import jax
 
+        if jax.process_count() > 1:  # the mesh must hold devices of every process
+            raise CLIError(f"--devices: expected no value in a run of {jax.process_count()} "
+                           f"processes (the mesh is all {jax.device_count()} devices), got "
+                           f"{args.devices}")
         available = jax.local_device_count()
         if args.devices < 1 or args.devices > available:
             raise CLIError(f"--devices: expected an int in [1, {available}] (local "
@@ -283,3 +290,27 @@ def cli_main(run: Callable[[RunOptions], Any], parser: argparse.ArgumentParser,
     except CLIError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def experiment_main(run: Callable[[RunOptions], Any], name: str, doc: str, *,
+                    datasets: Sequence[str] | None = None) -> Callable[..., Any]:
+    """The ``main(argv=None)`` of an experiment without flags of its own.
+
+    It is :func:`cli_main` over :func:`build_parser` (``doc``'s first line as the
+    description, ``datasets`` as the ``--dataset`` choices; ``None``: no ``--dataset``),
+    refusing an ``--out`` that holds ``NAME.json``.
+
+    Args:
+      run: the experiment, ``RunOptions -> results``.
+      name: the experiment (``experiments.NAME``).
+      doc: the experiment's module docstring.
+      datasets: the ``--dataset`` choices.
+    """
+
+    def main(argv: Sequence[str] | None = None) -> Any:
+        return cli_main(run, build_parser(name, doc.splitlines()[0], datasets=datasets), argv,
+                        results_file=f"{name}.json")
+
+    main.__doc__ = f"CLI entry point: ``python -m experiments.{name} [flags]``."
+    main.__module__ = getattr(run, "__module__", main.__module__)
+    return main

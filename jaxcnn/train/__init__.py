@@ -39,14 +39,15 @@ A **non-finite loss** stops training with :class:`NonFiniteLossError` (a
 ``FloatingPointError``) naming the epoch, step and value; nothing is checkpointed after
 the last good epoch.
 
-Multi-host use: call ``jax.distributed.initialize()`` (with coordinator address, process
-count and id where the cluster is not auto-detected) at the very start of every process,
-before any other JAX call. Then build the same model with the same seed in every process
-and pass each process *its own equal-sized slice* of the examples in ``data``; the global
-dataset is the concatenation in process order (built with
-``jax.make_array_from_process_local_data``). ``checkpoint_dir`` must be on a file system
-all processes share. Only process 0 shows a progress bar; every process gets the same
-results dict.
+Multi-host use (:mod:`jaxcnn.train.distributed`): call
+:func:`~jaxcnn.train.distributed.initialize` (coordinator address, process count and id,
+from arguments or JAX's environment variables; gloo collectives on CPU) at the very start
+of every process, before any other JAX call. Then build the same model with the same
+seed in every process and pass each process *its own equal-sized slice* of the examples
+(:func:`~jaxcnn.train.distributed.process_slice`); the global dataset is the
+concatenation in process order (built with ``jax.make_array_from_process_local_data``).
+``checkpoint_dir`` must be on a file system all processes share (each writes its shards).
+Only process 0 shows a progress bar; every process gets the same results dict.
 
 Example:
     >>> import jax, numpy as np, optax
