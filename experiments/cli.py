@@ -30,6 +30,7 @@ run from its checkpoints) or ``--overwrite`` (start afresh and replace it) is gi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -286,7 +287,10 @@ def cli_main(run: Callable[[RunOptions], Any], parser: argparse.ArgumentParser,
             check_earlier_results(args, name)
         if (options.resume or options.overwrite) and options.writer:
             remove_temporaries(options.out)  # left by a process killed mid-write
-        return run(options)
+        if options.writer:
+            return run(options)
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            return run(options)  # other processes: no tables, no progress lines
     except CLIError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -56,15 +56,14 @@ import time
 
 import jax
 
-from experiments.cli import RunOptions, build_parser, cli_main
+from experiments.cli import RunOptions, experiment_main
 from experiments.common import load_data
 from experiments.configs.ecnn import PRESETS, ECNNConfig
 from experiments.ecnn_runs import (IN_SHAPE, NUM_CLASSES, build_cnn, build_fc, check_config,
                                    embed_checked, relax_run, resumed_arms, scratch_run,
                                    train_cnn)
 from experiments.ecnn_tables import comparisons, print_table, report_tables
-from experiments.lib.outputs import write_results
-from experiments.provenance import provenance
+from experiments.lib.outputs import publish
 
 __all__ = ["IN_SHAPE", "NAME", "NUM_CLASSES", "PRESETS", "ECNNConfig", "build_cnn",
            "build_fc", "comparisons", "embed_checked", "main", "print_table",
@@ -97,20 +96,11 @@ def run(options: RunOptions) -> dict:
                "device": str(jax.devices()[0]), "devices": options.devices or 1}
     results["comparisons"] = comparisons(results)
     results["wall_time"] = time.perf_counter() - start
-    results["provenance"] = provenance(name=NAME, preset=options.preset, seeds=seeds,
-                                       wall_time=results["wall_time"],
-                                       argv=list(options.argv))
-    path = write_results(options, results, NAME)
-    if path is not None:
-        print_table(results)
-        print(f"wrote {path}")
+    publish(options, results, NAME, seeds=seeds, show=print_table, gap="")
     return results
 
 
-def main(argv=None):
-    """CLI entry point (see the module docstring)."""
-    return cli_main(run, build_parser(NAME, __doc__.splitlines()[0], datasets=None), argv,
-                    results_file=f"{NAME}.json")
+main = experiment_main(run, NAME, __doc__)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ from jax import lax
 import jaxcnn
 from jaxcnn import embed, metrics
 
-from experiments.cli import RunOptions, build_parser, cli_main
+from experiments.cli import RunOptions, experiment_main
 from experiments.common import format_table
-from experiments.lib.outputs import write_results
+from experiments.lib.outputs import publish
 
 NAME = "equivalence"
 HI = lax.Precision.HIGHEST
@@ -123,16 +123,11 @@ def run(options: RunOptions) -> dict:
     print("\nThe same layer as a dense matrix: CNN ⊂ LCN ⊂ FC")
     print(format_table(rows, floatfmt=".3g"))
     results = {"layer": views, "subspaces": rows}
-    path = write_results(options, results, NAME, figures=False)
-    if path is not None:
-        print(f"\nwrote {path}")
+    publish(options, results, NAME, figures=False)
     return results
 
 
-def main(argv=None):
-    """CLI entry point (see the module docstring)."""
-    return cli_main(run, build_parser(NAME, __doc__.splitlines()[0], datasets=None), argv,
-                    results_file=f"{NAME}.json")
+main = experiment_main(run, NAME, __doc__)
 
 
 if __name__ == "__main__":

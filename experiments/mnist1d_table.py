@@ -48,7 +48,7 @@ from jaxcnn.train import TrainConfig, cosine_schedule, steps_per_epoch, train_se
 from jaxcnn.train.distributed import barrier, process_slice
 from jaxcnn.validation import error
 
-from experiments.cli import CLIError, RunOptions, build_parser, cli_main
+from experiments.cli import CLIError, RunOptions, experiment_main
 from experiments.common import format_table, load_data
 from experiments.configs.mnist1d_table import PRESETS, MNIST1DTableConfig
 from experiments.lib.outputs import write_results
@@ -366,10 +366,7 @@ def run(options: RunOptions) -> dict:
     return results
 
 
-def main(argv=None):
-    """CLI entry point (see the module docstring)."""
-    parser = build_parser(NAME, __doc__.splitlines()[0], datasets=None)
-    return cli_main(run, parser, argv, results_file=f"{NAME}.json")
+main = experiment_main(run, NAME, __doc__)
 
 
 if __name__ == "__main__":

@@ -62,15 +62,14 @@ from __future__ import annotations
 
 import time
 
-from experiments.cli import RunOptions, build_parser, cli_main
+from experiments.cli import RunOptions, experiment_main
 from experiments.configs.nlgp_localization import PRESETS, NLGPConfig
-from experiments.lib.outputs import write_results
+from experiments.lib.outputs import publish
 from experiments.nlgp_model import build_net, input_dim
 from experiments.nlgp_online import CHECKPOINT_EVERY, checkpoint_chunks, train_online
 from experiments.nlgp_results import (PUBLISHED_IPR, check_config, compare, gain_sweep,
                                       main_runs, results_dict, run_checkpoint, seed_keys)
 from experiments.nlgp_tables import print_tables, report_tables
-from experiments.provenance import provenance
 
 __all__ = ["CHECKPOINT_EVERY", "NAME", "PRESETS", "PUBLISHED_IPR", "NLGPConfig", "build_net",
            "checkpoint_chunks", "compare", "gain_sweep", "input_dim", "main",
@@ -98,20 +97,11 @@ def run(options: RunOptions) -> dict:
     results = results_dict(cfg, runs, sweep, name=NAME, preset=options.preset, seeds=seeds,
                            overrides=overrides, resumed=resumed,
                            wall_time=time.perf_counter() - start)
-    results["provenance"] = provenance(name=NAME, preset=options.preset, seeds=seeds,
-                                       wall_time=results["wall_time"],
-                                       argv=list(options.argv))
-    path = write_results(options, results, NAME)
-    if path is not None:
-        print_tables(results)
-        print(f"\nwrote {path}")
+    publish(options, results, NAME, seeds=seeds, show=print_tables)
     return results
 
 
-def main(argv=None):
-    """CLI entry point (see the module docstring)."""
-    return cli_main(run, build_parser(NAME, __doc__.splitlines()[0], datasets=None), argv,
-                    results_file=f"{NAME}.json")
+main = experiment_main(run, NAME, __doc__)
 
 
 if __name__ == "__main__":

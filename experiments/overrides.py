@@ -35,7 +35,7 @@ import json
 import math
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, Union
 
 from experiments.cli import CLIError
@@ -43,6 +43,7 @@ from experiments.cli import CLIError
 __all__ = ["apply_overrides"]
 
 C = TypeVar("C")
+T = TypeVar("T")
 
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
@@ -66,73 +67,97 @@ def _optional(tp: Any) -> tuple[bool, Any]:
     return False, tp
 
 
-def _name(tp: Any) -> str:
-    """A short spelling of an annotation: ``int``, ``tuple[float, float]``, ``str | None``."""
+def _cases(tp: Any, *, optional: Callable[[Any], T], literal: Callable[[tuple], T],
+           union: Callable[[tuple], T], variadic: Callable[[Any], T],
+           fixed: Callable[[tuple], T], plain: Callable[[Any], T]) -> T:
+    """The one case analysis of an annotation: calls the function of its kind.
+
+    ``optional(X)`` for ``X | None``, ``literal(options)``, ``union(members)``,
+    ``variadic(T)`` for ``tuple[T, ...]``, ``fixed(elements)`` for ``tuple[T1, T2]``, and
+    ``plain(tp)`` for anything else (a scalar type).
+    """
     is_opt, inner = _optional(tp)
     if is_opt:
-        return f"{_name(inner)} | None"
+        return optional(inner)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is Literal:
-        return f"Literal[{', '.join(map(repr, args))}]"
+        return literal(args)
     if origin in (Union, types.UnionType):
-        return " | ".join(map(_name, args))
+        return union(args)
     if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return f"tuple[{_name(args[0])}, ...]"
-        return f"tuple[{', '.join(map(_name, args))}]" if args else "tuple[()]"
-    return getattr(tp, "__name__", str(tp))
+        return variadic(args[0]) if len(args) == 2 and args[1] is Ellipsis else fixed(args)
+    return plain(tp)
+
+
+def _name(tp: Any) -> str:
+    """A short spelling of an annotation: ``int``, ``tuple[float, float]``, ``str | None``."""
+    return _cases(
+        tp, optional=lambda inner: f"{_name(inner)} | None",
+        literal=lambda options: f"Literal[{', '.join(map(repr, options))}]",
+        union=lambda members: " | ".join(map(_name, members)),
+        variadic=lambda elem: f"tuple[{_name(elem)}, ...]",
+        fixed=lambda elems: f"tuple[{', '.join(map(_name, elems))}]" if elems else "tuple[()]",
+        plain=lambda t: getattr(t, "__name__", str(t)))
 
 
 def _example(tp: Any, second: bool = False) -> str:
     """An example literal of a type (for messages about tuples)."""
-    is_opt, inner = _optional(tp)
-    if is_opt:
-        return _example(inner, second)
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return f"({_example(args[0])}, {_example(args[0], True)})"
-        return f"({', '.join(map(_example, args))}{',' if len(args) == 1 else ''})"
-    if origin is Literal:
-        return repr(args[-1] if second else args[0])
-    first, other = {int: ("1", "2"), float: ("0.5", "1.0"), bool: ("True", "False"),
-                    str: ("'a'", "'b'")}.get(tp, ("...", "..."))
-    return other if second else first
+    def scalar(t):
+        first, other = {int: ("1", "2"), float: ("0.5", "1.0"), bool: ("True", "False"),
+                        str: ("'a'", "'b'")}.get(t, ("...", "..."))
+        return other if second else first
+
+    return _cases(
+        tp, optional=lambda inner: _example(inner, second),
+        literal=lambda options: repr(options[-1] if second else options[0]),
+        union=lambda members: scalar(tp),
+        variadic=lambda elem: f"({_example(elem)}, {_example(elem, True)})",
+        fixed=lambda elems: f"({', '.join(map(_example, elems))}{',' if len(elems) == 1 else ''})",
+        plain=scalar)
 
 
 def _describe(tp: Any) -> str:
     """What a VALUE of type ``tp`` must look like, after ``expected``."""
-    is_opt, inner = _optional(tp)
-    if is_opt:
-        return f"{_describe(inner)} or none"
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is Literal:
-        return f"one of {', '.join(map(repr, args))}"
-    if origin in (Union, types.UnionType):
-        return " or ".join(map(_describe, args))
-    if origin is tuple:
+    def tuple_literal(_):
         return f"a {_name(tp)} literal such as {_example(tp)}"
-    return {int: "an int", float: "a float", str: "a string",
-            bool: "a bool (true/false, 1/0, yes/no)"}.get(tp, f"a {_name(tp)}")
+
+    return _cases(
+        tp, optional=lambda inner: f"{_describe(inner)} or none",
+        literal=lambda options: f"one of {', '.join(map(repr, options))}",
+        union=lambda members: " or ".join(map(_describe, members)),
+        variadic=tuple_literal, fixed=tuple_literal,
+        plain=lambda t: {int: "an int", float: "a float", str: "a string",
+                         bool: "a bool (true/false, 1/0, yes/no)"}.get(t, f"a {_name(t)}"))
 
 
 def _supported(tp: Any) -> bool:
-    is_opt, inner = _optional(tp)
-    if is_opt:
-        return _supported(inner)
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is Literal:
-        return all(isinstance(a, (str, int, float, bool)) for a in args)
-    if origin in (Union, types.UnionType):
-        return all(map(_supported, args))
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return _supported(args[0])
-        return all(map(_supported, args))
-    return tp in (int, float, bool, str)
+    return _cases(
+        tp, optional=_supported,
+        literal=lambda options: all(isinstance(a, (str, int, float, bool)) for a in options),
+        union=lambda members: all(map(_supported, members)),
+        variadic=_supported, fixed=lambda elems: all(map(_supported, elems)),
+        plain=lambda t: t in (int, float, bool, str))
 
 
 # ------------------------------------------------------------------------ parsing
+
+
+def _first(parse: Callable[[Any], T], candidates: Sequence, failure: str) -> T:
+    """``parse(c)`` of the first candidate ``c`` it does not raise :class:`_Bad` for
+    (the options of a ``Literal``, the members of a union); else ``_Bad(failure)``."""
+    for c in candidates:
+        try:
+            return parse(c)
+        except _Bad:
+            pass
+    raise _Bad(failure)
+
+
+def _matching(value: Any, option: Any) -> Any:
+    """``option`` if ``value`` equals it and has its type (``True`` is not ``1``)."""
+    if value == option and type(value) is type(option):
+        return option
+    raise _Bad(f"{value!r} is not {option!r}")
 
 
 def _from_text(text: str, tp: Any) -> Any:
@@ -149,21 +174,11 @@ def _from_text(text: str, tp: Any) -> Any:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     s = text.strip()
     if origin is Literal:
-        for option in args:
-            try:
-                v = _scalar_from_text(s, type(option))
-            except _Bad:
-                continue
-            if v == option and type(v) is type(option):
-                return option
-        raise _Bad(f"expected {_describe(tp)}, got {text!r}")
+        return _first(lambda option: _matching(_scalar_from_text(s, type(option)), option),
+                      args, f"expected {_describe(tp)}, got {text!r}")
     if origin in (Union, types.UnionType):
-        for member in args:
-            try:
-                return _from_text(text, member)
-            except _Bad:
-                pass
-        raise _Bad(f"expected {_describe(tp)}, got {text!r}")
+        return _first(lambda member: _from_text(text, member), args,
+                      f"expected {_describe(tp)}, got {text!r}")
     if origin is tuple:
         return _tuple_from_text(text, tp)
     return _scalar_from_text(s, tp, shown=text)
@@ -240,17 +255,11 @@ def _check(obj: Any, tp: Any, where: str) -> Any:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     at = f"element {where}: " if where else ""
     if origin is Literal:
-        for option in args:
-            if obj == option and type(obj) is type(option):
-                return option
-        raise _Bad(f"{at}{obj!r} is not {_describe(tp)}")
+        return _first(lambda option: _matching(obj, option), args,
+                      f"{at}{obj!r} is not {_describe(tp)}")
     if origin in (Union, types.UnionType):
-        for member in args:
-            try:
-                return _check(obj, member, where)
-            except _Bad:
-                pass
-        raise _Bad(f"{at}{obj!r} is not {_describe(tp)}")
+        return _first(lambda member: _check(obj, member, where), args,
+                      f"{at}{obj!r} is not {_describe(tp)}")
     if origin is tuple:
         if not isinstance(obj, (list, tuple)):
             raise _Bad(f"{at}{obj!r} is not a tuple" if where else "not a tuple")

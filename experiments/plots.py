@@ -13,6 +13,7 @@ experiments' figures themselves are drawn from their results JSON by
   log axes and horizontal reference lines (accuracy vs epoch, non-zeros vs epoch,
   accuracy vs number of examples, IPR vs time, ...).
 * :func:`scatter_labeled`: labelled points (e.g. test accuracy vs non-zeros).
+* :func:`label_axes`: the scales, labels, title and legend of a one-panel figure.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from jaxcnn.validation import error
 
 __all__ = ["new_figure", "select_units", "receptive_field_grid", "receptive_fields_figure",
-           "line_panels", "scatter_labeled"]
+           "line_panels", "scatter_labeled", "label_axes"]
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, *, panel_size=(4.0, 3.2), squeeze=False,
@@ -303,3 +304,15 @@ def scatter_labeled(points: Sequence[tuple[str, float, float]], *, xlabel: str, 
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def label_axes(ax, *, xlabel: str, ylabel: str, title: str, title_size: float = 9,
+               legend_size: float = 8, log: bool = False) -> None:
+    """Finishes a one-panel figure: log-log scales (``log``), axis labels, title, legend."""
+    if log:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=title_size)
+    ax.legend(fontsize=legend_size)

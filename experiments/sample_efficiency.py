@@ -32,7 +32,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from experiments.cli import DATASETS, CLIError, RunOptions, build_parser, cli_main
+from experiments.cli import DATASETS, CLIError, RunOptions, experiment_main
 from experiments.common import enable_compilation_cache, format_table
 from experiments.configs.sample_efficiency import LABELS, MODELS, PRESETS, SampleEfficiencyConfig
 from experiments.figures.sample_efficiency import figure  # noqa: F401  (public here too)
@@ -296,10 +296,7 @@ def print_summary(results: dict) -> None:
         print(tables[f"sample_efficiency.{order}.comparisons"])
 
 
-def main(argv=None):
-    """CLI entry point: ``python -m experiments.sample_efficiency [flags]``."""
-    parser = build_parser(NAME, __doc__.splitlines()[0], datasets=SUPPORTED)
-    return cli_main(run, parser, argv, results_file=f"{NAME}.json")
+main = experiment_main(run, NAME, __doc__, datasets=SUPPORTED)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,22 @@ def local_kernel_init(ndim: int, *, scale: float = 1.0, mode: str = "fan_in",
         batch_axis=tuple(range(n)))
 
 
+def _set_features(layer: nnx.Module, in_features, out_features, kernel_size) -> int:
+    """Checks and sets ``in_features``, ``out_features`` and ``kernel_size`` of a layer;
+    returns the number of spatial dims."""
+    layer.in_features = validation.check_int(in_features, name="in_features", minimum=1)
+    layer.out_features = validation.check_int(out_features, name="out_features", minimum=1)
+    layer.kernel_size = validation.kernel_size_tuple(kernel_size)
+    return len(layer.kernel_size)
+
+
+def _set_window(layer: nnx.Module, n: int, strides, dilation, padding) -> None:
+    """Checks and sets ``strides``, ``dilation`` and ``padding`` of a layer (``n`` dims)."""
+    layer.strides = validation.as_tuple(strides, n, name="strides")
+    layer.dilation = validation.as_tuple(dilation, n, name="dilation")
+    layer.padding = validation.normalize_padding(padding, n)
+
+
 class Conv(nnx.Module):
     """N-D convolution: a shared dense map over patches (calls :func:`jaxcnn.conv`).
 
@@ -124,13 +140,8 @@ class Conv(nnx.Module):
                  use_bias: bool = True, kernel_init: Initializer = default_kernel_init,
                  bias_init: Initializer = nnx.initializers.zeros_init(), dtype=None,
                  param_dtype=jnp.float32, precision=None, rngs: nnx.Rngs):
-        self.in_features = validation.check_int(in_features, name="in_features", minimum=1)
-        self.out_features = validation.check_int(out_features, name="out_features", minimum=1)
-        self.kernel_size = validation.kernel_size_tuple(kernel_size)
-        n = len(self.kernel_size)
-        self.strides = validation.as_tuple(strides, n, name="strides")
-        self.dilation = validation.as_tuple(dilation, n, name="dilation")
-        self.padding = validation.normalize_padding(padding, n)
+        n = _set_features(self, in_features, out_features, kernel_size)
+        _set_window(self, n, strides, dilation, padding)
         validation.check_int(groups, name="groups", minimum=1)
         if self.in_features % groups:
             raise validation.error("groups", f"a divisor of in_features ({self.in_features})",
@@ -197,17 +208,12 @@ class LocallyConnected(nnx.Module):
                  use_bias: bool = True, kernel_init: Initializer | None = None,
                  bias_init: Initializer = nnx.initializers.zeros_init(), dtype=None,
                  param_dtype=jnp.float32, precision=None, rngs: nnx.Rngs):
-        self.in_features = validation.check_int(in_features, name="in_features", minimum=1)
-        self.out_features = validation.check_int(out_features, name="out_features", minimum=1)
-        self.kernel_size = validation.kernel_size_tuple(kernel_size)
-        n = len(self.kernel_size)
+        n = _set_features(self, in_features, out_features, kernel_size)
         if not (isinstance(in_spatial, Sequence) and len(in_spatial) == n):
             raise validation.error("in_spatial", f"a sequence of {n} ints (one per spatial dim of "
                                    f"kernel_size={self.kernel_size})", in_spatial)
         self.in_spatial = validation.as_tuple(in_spatial, n, name="in_spatial")
-        self.strides = validation.as_tuple(strides, n, name="strides")
-        self.dilation = validation.as_tuple(dilation, n, name="dilation")
-        self.padding = validation.normalize_padding(padding, n)
+        _set_window(self, n, strides, dilation, padding)
         geom = validation.geometry(self.in_spatial, self.kernel_size, strides=self.strides,
                                    padding=self.padding, dilation=self.dilation)
         self.out_spatial = geom.out_spatial
@@ -276,9 +282,7 @@ class MLPConv(nnx.Module):
             for i, h in enumerate(hidden_features))
         self.kernel_size = validation.kernel_size_tuple(kernel_size)
         n = len(self.kernel_size)
-        self.strides = validation.as_tuple(strides, n, name="strides")
-        self.dilation = validation.as_tuple(dilation, n, name="dilation")
-        self.padding = validation.normalize_padding(padding, n)
+        _set_window(self, n, strides, dilation, padding)
         self.activation = activation
         self.use_bias = bool(use_bias)
         self.dtype, self.param_dtype, self.precision = dtype, param_dtype, precision

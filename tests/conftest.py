@@ -7,6 +7,8 @@
   the reference is not trivially zero (so a test can fail).
 * ``make_cases``: a seeded sampler of convolution geometries (1-D/2-D/3-D, strides,
   dilation, every padding mode, groups, batch shapes) with readable ids.
+* ``results_numbers`` / ``VOLATILE``: an experiment's results JSON without the keys that
+  differ between an uninterrupted and a resumed run (the resume and fault tests).
 """
 
 from __future__ import annotations
@@ -89,6 +91,20 @@ def assert_tree_close(got, want, *, tol=1e-5, names=None):
     names = names or [f"leaf{i}" for i in range(len(got_leaves))]
     for g, w, nm in zip(got_leaves, want_leaves, names):
         assert_close(g, w, tol=tol, name=nm)
+
+
+#: Keys of an experiment's results that differ between an uninterrupted and a resumed run
+#: by design.
+VOLATILE = frozenset({"wall_time", "provenance", "resumed_from"})
+
+
+def results_numbers(obj):
+    """The results without the keys that may differ between runs (:data:`VOLATILE`)."""
+    if isinstance(obj, dict):
+        return {k: results_numbers(v) for k, v in obj.items() if k not in VOLATILE}
+    if isinstance(obj, list):
+        return [results_numbers(v) for v in obj]
+    return obj
 
 
 # ------------------------------------------------------------- lax references

@@ -149,12 +149,19 @@ def smoke_run(tmp_path_factory):
     return get
 
 
-def test_nlgp_localization_smoke(smoke_run):
-    tmp_path, printed = smoke_run(nlgp_localization)
-    res = _load(tmp_path, "nlgp_localization")
-    cfg = nlgp_localization.PRESETS["smoke"]
+def _seeded_smoke(smoke_run, module):
+    """``(out folder, printed, results, smoke preset, seeds)`` of a smoke run over the
+    preset's seeds ``0 .. n - 1`` (checked, in the results and their provenance)."""
+    tmp_path, printed = smoke_run(module)
+    res = _load(tmp_path, module.NAME)
+    cfg = module.PRESETS["smoke"]
     n = cfg.seeds
     assert res["seeds"] == list(range(n)) and res["provenance"]["seeds"] == res["seeds"]
+    return tmp_path, printed, res, cfg, n
+
+
+def test_nlgp_localization_smoke(smoke_run):
+    tmp_path, printed, res, cfg, n = _seeded_smoke(smoke_run, nlgp_localization)
     n_points = len(nlgp_localization.checkpoint_chunks(cfg, cfg.time_max)) + 1
     d = nlgp_localization.input_dim(cfg)
     for name in ("nlgp", "gp"):
@@ -231,11 +238,7 @@ def test_nlgp_localization_replica_is_the_single_run():
 
 
 def test_ecnn_smoke(smoke_run):
-    tmp_path, printed = smoke_run(ecnn)
-    res = _load(tmp_path, "ecnn")
-    cfg = ecnn.PRESETS["smoke"]
-    n = cfg.seeds
-    assert res["seeds"] == list(range(n)) and res["provenance"]["seeds"] == res["seeds"]
+    tmp_path, printed, res, cfg, n = _seeded_smoke(smoke_run, ecnn)
     assert [r["relax_epoch"] for r in res["relax"]] == sorted(set(cfg.relax_epochs))
     # the embedding is exact: identical logits at the moment of embedding
     assert res["max_embedding_diff"] < 1e-4

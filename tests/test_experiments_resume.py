@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import results_numbers
 
 from experiments import (ecnn, equivalence, learn_conv, mnist1d_table, nlgp_localization,
                          sample_efficiency)
@@ -24,8 +25,6 @@ MODULES = {"learn_conv": learn_conv, "mnist1d_table": mnist1d_table,
 #: Fast settings per experiment (one epoch where the config has ``epochs``).
 FAST = {"learn_conv": ["--preset", "smoke", "--set", "epochs=1"],
         "ecnn": ["--preset", "smoke", "--set", "epochs=1", "--set", "relax_epochs=(0,1)"]}
-#: Keys that differ between an uninterrupted and a resumed run by design.
-VOLATILE = {"wall_time", "provenance", "resumed_from"}
 
 
 def _files(folder):
@@ -88,15 +87,6 @@ def test_overwrite_or_resume_proceeds(tmp_path, name, flag):
 # ------------------------------------------------------------------ resume
 
 
-def _numbers(obj):
-    """The results without the keys that may differ between runs (:data:`VOLATILE`)."""
-    if isinstance(obj, dict):
-        return {k: _numbers(v) for k, v in obj.items() if k not in VOLATILE}
-    if isinstance(obj, list):
-        return [_numbers(v) for v in obj]
-    return obj
-
-
 def _interrupt_after(monkeypatch, owner, attr, n):
     """Makes ``owner.attr`` raise (a crash) right after its ``n``-th call has returned."""
     original, calls = getattr(owner, attr), []
@@ -124,7 +114,7 @@ def _resume_matches_uninterrupted(tmp_path, monkeypatch, module, argv, owner, at
     ref = json.loads((ref_out / f"{module.NAME}.json").read_text())
     res = json.loads((out / f"{module.NAME}.json").read_text())
     assert ref["resumed_from"] is None
-    assert _numbers(res) == _numbers(ref)  # exact: bitwise-equal floats
+    assert results_numbers(res) == results_numbers(ref)  # exact: bitwise-equal floats
     return res
 
 
@@ -146,7 +136,7 @@ def test_ecnn_resume_is_identical(tmp_path, monkeypatch):
     # a finished run resumed again is restored, not retrained, with the same numbers
     ecnn.main([*argv, "--out", str(tmp_path / "resumed"), "--resume"])
     again = json.loads((tmp_path / "resumed" / "ecnn.json").read_text())
-    assert _numbers(again) == _numbers(res)
+    assert results_numbers(again) == results_numbers(res)
     assert again["resumed_from"] == {"cnn": 3, "relax_0": 3, "relax_1": 2, "fc_scratch": 3}
 
 

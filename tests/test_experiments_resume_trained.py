@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import results_numbers
 
 from experiments import learn_conv, mnist1d_table, sample_efficiency
 from jaxcnn.train import checkpoint
 
-VOLATILE = {"wall_time", "provenance", "resumed_from"}
 CASES = {
     "learn_conv": (learn_conv, ["--preset", "smoke", "--seeds", "2", "--set",
                                 "checkpoint_every=1"], 2),
@@ -26,14 +26,6 @@ CASES = {
     "sample_efficiency": (sample_efficiency, ["--preset", "smoke", "--seeds", "2", "--set",
                                               "checkpoint_every=1"], 2),
 }
-
-
-def _numbers(obj):
-    if isinstance(obj, dict):
-        return {k: _numbers(v) for k, v in obj.items() if k not in VOLATILE}
-    if isinstance(obj, list):
-        return [_numbers(v) for v in obj]
-    return obj
 
 
 def _resumed(obj) -> list:
@@ -83,5 +75,5 @@ def test_resume_after_a_crash_is_identical(name, tmp_path, monkeypatch):
     assert any(restored), restored  # it continued from the checkpoints, not afresh
     ref = json.loads((ref_out / f"{module.NAME}.json").read_text())
     res = json.loads((out / f"{module.NAME}.json").read_text())
-    assert _numbers(res) == _numbers(ref)  # exact: bitwise-equal floats
+    assert results_numbers(res) == results_numbers(ref)  # exact: bitwise-equal floats
     assert all(r is None for r in _resumed(ref))

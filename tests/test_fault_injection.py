@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import results_numbers
 
 ROOT = Path(__file__).resolve().parents[1]
 FAULTY = ROOT / "tests" / "scripts" / "faulty.py"
@@ -35,7 +36,6 @@ ARGS = ["--preset", "smoke", "--seeds", "2", "--models", "s-fc-blasso", "--set",
         "--set", "checkpoint_every=1", "--no-progress", "--resume"]
 NUM_KILLS = int(os.environ.get("JAXCNN_FAULT_KILLS", "20"))
 SEED = 20261201
-VOLATILE = {"wall_time", "provenance", "resumed_from"}
 TIMEOUT_S = 240
 
 
@@ -53,14 +53,6 @@ def _run(out: Path, *, kill: list[str] = (), events: Path | None = None):
     cmd += ["--", "experiments.learn_conv", *ARGS, "--out", str(out)]
     return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S,
                           cwd=ROOT)
-
-
-def _numbers(obj):
-    if isinstance(obj, dict):
-        return {k: _numbers(v) for k, v in obj.items() if k not in VOLATILE}
-    if isinstance(obj, list):
-        return [_numbers(v) for v in obj]
-    return obj
 
 
 def _visible_outputs(out: Path) -> list[Path]:
@@ -144,7 +136,7 @@ def test_sigkill_at_20_moments_then_resume_is_identical(tmp_path):
     total = events[-1]["t"]
     moments = draw_moments(events, total, np.random.default_rng(SEED))
     assert len(moments) == NUM_KILLS
-    want = _numbers(json.loads((ref_out / "learn_conv.json").read_text()))
+    want = results_numbers(json.loads((ref_out / "learn_conv.json").read_text()))
     want_px = _pixels(ref_out)
     assert len(want_px) == 4, sorted(want_px)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
@@ -152,7 +144,7 @@ def test_sigkill_at_20_moments_then_resume_is_identical(tmp_path):
     killed = 0
     for label, res, px, leftovers in trials:
         killed += "finished before" not in label
-        assert _numbers(res) == want, label
+        assert results_numbers(res) == want, label
         assert set(px) == set(want_px), label
         for name in want_px:
             assert np.array_equal(px[name], want_px[name]), (label, name)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from experiments.configs.base import PresetConfig
+
 
 @dataclasses.dataclass(frozen=True)
-class ECNNConfig:
+class ECNNConfig(PresetConfig):
     """Settings of the eCNN experiment.
 
     Attributes:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-from jaxcnn.validation import error
+from experiments.configs.base import PresetConfig
 
 #: Every model this experiment knows, in table order: key -> (architecture, optimizer).
 MODELS: dict[str, tuple[str, str]] = {
@@ -53,7 +53,7 @@ PAPER_LAMBDAS = (1e-6, 2e-6, 5e-6, 1e-5, 2e-5)
 
 
 @dataclasses.dataclass(frozen=True)
-class LearnConvConfig:
+class LearnConvConfig(PresetConfig):
     """Settings of one ``learn_conv`` run.
 
     Attributes:
@@ -110,17 +110,10 @@ class LearnConvConfig:
     seeds: int = 5
     max_replicas: int | None = None
 
-    def __post_init__(self):
-        unknown = [m for m in self.models if m not in MODELS]
-        if unknown or not self.models:
-            raise error("models", f"a non-empty subset of {list(MODELS)}", self.models)
-        for name in ("alpha", "epochs", "batch_size", "units_shown", "checkpoint_every",
-                     "nlgp_num_train", "nlgp_num_test", "seeds"):
-            if int(getattr(self, name)) < 1:
-                raise error(name, "an int >= 1", getattr(self, name))
-        for name in ("lr", "blasso_lr", "beta", "l1_first", "l1_rest", "momentum"):
-            if not float(getattr(self, name)) >= 0:
-                raise error(name, "a float >= 0", getattr(self, name))
+    MODELS = MODELS
+    POSITIVE_INTS = ("alpha", "epochs", "batch_size", "units_shown", "checkpoint_every",
+                     "nlgp_num_train", "nlgp_num_test", "seeds")
+    NONNEGATIVE_FLOATS = ("lr", "blasso_lr", "beta", "l1_first", "l1_rest", "momentum")
 
 
 PRESETS: dict[str, LearnConvConfig] = {

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxcnn.validation import error
+from experiments.configs.base import PresetConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class MNIST1DTableConfig:
+class MNIST1DTableConfig(PresetConfig):
     """Settings of the table runs.
 
     Attributes:
@@ -57,16 +57,10 @@ class MNIST1DTableConfig:
     models: tuple[str, ...] = ("logistic", "mlp", "cnn", "fc_blasso", "fc_sgd")
     checkpoint_every: int | None = 50
 
-    def __post_init__(self):
-        for name in ("steps", "batch_size", "seeds", "blasso_alpha"):
-            if int(getattr(self, name)) < 1:
-                raise error(name, "an int >= 1", getattr(self, name))
-        for name in ("learning_rate", "blasso_lr", "blasso_l1_first", "blasso_l1_rest",
-                     "blasso_beta"):
-            if not float(getattr(self, name)) >= 0:
-                raise error(name, "a float >= 0", getattr(self, name))
-        if self.checkpoint_every is not None and self.checkpoint_every < 1:
-            raise error("checkpoint_every", "an int >= 1 or None", self.checkpoint_every)
+    POSITIVE_INTS = ("steps", "batch_size", "seeds", "blasso_alpha")
+    NONNEGATIVE_FLOATS = ("learning_rate", "blasso_lr", "blasso_l1_first", "blasso_l1_rest",
+                          "blasso_beta")
+    POSITIVE_INTS_OR_NONE = ("checkpoint_every",)
 
 
 PRESETS = {

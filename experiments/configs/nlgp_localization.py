@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from experiments.configs.base import PresetConfig
+
 
 @dataclasses.dataclass(frozen=True)
-class NLGPConfig:
+class NLGPConfig(PresetConfig):
     """One NLGP-vs-GP localization run and a gain sweep.
 
     Attributes:

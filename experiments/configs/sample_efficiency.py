@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from experiments.configs.base import PresetConfig
 from experiments.configs.learn_conv import MODELS as LEARN_CONV_MODELS
 
 from jaxcnn.validation import error
@@ -29,7 +30,7 @@ LABELS: dict[str, str] = {
 
 
 @dataclasses.dataclass(frozen=True)
-class SampleEfficiencyConfig:
+class SampleEfficiencyConfig(PresetConfig):
     """Settings of a sample-efficiency sweep.
 
     Attributes:
@@ -71,15 +72,13 @@ class SampleEfficiencyConfig:
     checkpoint_every: int = 5
     checkpoint: bool = False
 
-    def __post_init__(self):
-        unknown = [m for m in self.models if m not in MODELS]
-        if unknown or not self.models:
-            raise error("models", f"a non-empty subset of {list(MODELS)}", self.models)
+    MODELS = MODELS
+    POSITIVE_INTS = ("seeds", "alpha", "epochs", "batch_size", "checkpoint_every")
+
+    def check_fields(self) -> None:
+        """``sizes``: a non-empty tuple of ints ``>= 1``."""
         if not self.sizes or min(self.sizes) < 1:
             raise error("sizes", "positive ints", self.sizes)
-        for name in ("seeds", "alpha", "epochs", "batch_size", "checkpoint_every"):
-            if int(getattr(self, name)) < 1:
-                raise error(name, "an int >= 1", getattr(self, name))
 
 
 PRESETS: dict[str, SampleEfficiencyConfig] = {

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from jaxcnn.validation import error
 
-__all__ = ["draw", "module_for"]
+__all__ = ["draw", "draw_each", "module_for"]
 
 
 def module_for(results: Mapping[str, Any]):
@@ -42,3 +43,18 @@ def module_for(results: Mapping[str, Any]):
 def draw(results: Mapping[str, Any], out_dir: str | os.PathLike) -> dict[str, str]:
     """Draws the figures of ``results`` into ``out_dir``; ``{file name: written path}``."""
     return module_for(results).draw(results, out_dir)
+
+
+def draw_each(figures: Mapping[str, Callable[[Mapping, Path], Any]], results: Mapping[str, Any],
+              out_dir: str | os.PathLike) -> dict[str, str]:
+    """Calls ``plot(results, OUT_DIR/NAME)`` for each ``NAME: plot`` of ``figures``, in order.
+
+    Returns:
+      ``{file name: path of the PNG written}``, in drawing order.
+    """
+    written = {}
+    for name, plot in figures.items():
+        path = Path(out_dir) / name
+        plot(results, path)
+        written[name] = str(path)
+    return written

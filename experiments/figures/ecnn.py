@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from experiments import plots
 from experiments.common import save_figure
+from experiments.figures import draw_each
 
 __all__ = ["FIGURES", "draw", "plot_conv_distance", "plot_relax"]
 
@@ -55,11 +55,10 @@ def plot_relax(results: Mapping, path: str | os.PathLike) -> None:
         ax.axhline(acc["mean"], color=color, ls=ls, label=label)
         ax.axhspan(acc["mean"] - acc["std"], acc["mean"] + acc["std"], color=color,
                    alpha=BAND_ALPHA, lw=0)
-    ax.set_xlabel("relax epoch (CNN epochs before the embedding)")
-    ax.set_ylabel("final test accuracy (%)")
-    ax.set_title(f"MNIST-1D, budget {results['config']['epochs']} epochs, "
-                 f"mean ± std over {n} seeds", fontsize=9)
-    ax.legend(fontsize=7)
+    plots.label_axes(ax, xlabel="relax epoch (CNN epochs before the embedding)",
+                     ylabel="final test accuracy (%)",
+                     title=f"MNIST-1D, budget {results['config']['epochs']} epochs, "
+                           f"mean ± std over {n} seeds", legend_size=7)
     save_figure(fig, path)
 
 
@@ -92,14 +91,6 @@ FIGURES = {"ecnn_relax.png": plot_relax, "ecnn_conv_distance.png": plot_conv_dis
 
 
 def draw(results: Mapping, out_dir: str | os.PathLike) -> dict[str, str]:
-    """Draws every figure of an ``ecnn.json`` results dict into ``out_dir``.
-
-    Returns:
-      ``{file name: path of the PNG written}``, in drawing order.
-    """
-    written = {}
-    for name, plot in FIGURES.items():
-        path = Path(out_dir) / name
-        plot(results, path)
-        written[name] = str(path)
-    return written
+    """Draws every figure of an ``ecnn.json`` results dict into ``out_dir``
+    (:func:`experiments.figures.draw_each` of :data:`FIGURES`); ``{file name: path}``."""
+    return draw_each(FIGURES, results, out_dir)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
 from experiments.common import save_figure
+from experiments.figures import draw_each
+from experiments.plots import label_axes
 
 __all__ = ["FIGURES", "draw", "plot_ipr_vs_gain", "plot_ipr_vs_time", "plot_receptive_fields"]
 
@@ -59,13 +60,9 @@ def plot_ipr_vs_time(results: Mapping, path: str | os.PathLike) -> None:
         ax.fill_between(t, np.maximum(mean - std, BAND_FLOOR * mean), mean + std, color=color,
                         alpha=BAND_ALPHA, lw=0)
     ax.axhline(s["random_ipr_3_over_D"], color="gray", ls="--", lw=1, label="3/D (random)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("t = samples / D")
-    ax.set_ylabel("IPR of first-layer weights")
-    ax.set_title(f"D={s['D']}, K={cfg['hidden']}, g={cfg['gain']:g}, xi={tuple(cfg['xi'])}; "
-                 f"mean ± std over {s['n']} seeds", fontsize=8)
-    ax.legend(fontsize=8)
+    label_axes(ax, xlabel="t = samples / D", ylabel="IPR of first-layer weights", log=True,
+               title=f"D={s['D']}, K={cfg['hidden']}, g={cfg['gain']:g}, "
+                     f"xi={tuple(cfg['xi'])}; mean ± std over {s['n']} seeds", title_size=8)
     save_figure(fig, path)
 
 
@@ -114,12 +111,8 @@ def plot_ipr_vs_gain(results: Mapping, path: str | os.PathLike) -> None:
                     capsize=3, label=label)
     ax.axhline(results["summary"]["random_ipr_3_over_D"], color="gray", ls="--", lw=1,
                label="3/D")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("gain g")
-    ax.set_ylabel(f"final mean IPR (t={cfg['sweep_time_max']:g})")
-    ax.set_title(f"mean ± std over {results['summary']['n']} seeds", fontsize=9)
-    ax.legend(fontsize=8)
+    label_axes(ax, xlabel="gain g", ylabel=f"final mean IPR (t={cfg['sweep_time_max']:g})",
+               title=f"mean ± std over {results['summary']['n']} seeds", log=True)
     save_figure(fig, path)
 
 
@@ -130,14 +123,6 @@ FIGURES = {"nlgp_ipr_vs_time.png": plot_ipr_vs_time,
 
 
 def draw(results: Mapping, out_dir: str | os.PathLike) -> dict[str, str]:
-    """Draws every figure of a ``nlgp_localization.json`` results dict into ``out_dir``.
-
-    Returns:
-      ``{file name: path of the PNG written}``, in drawing order.
-    """
-    written = {}
-    for name, plot in FIGURES.items():
-        path = Path(out_dir) / name
-        plot(results, path)
-        written[name] = str(path)
-    return written
+    """Draws every figure of a ``nlgp_localization.json`` results dict into ``out_dir``
+    (:func:`experiments.figures.draw_each` of :data:`FIGURES`); ``{file name: path}``."""
+    return draw_each(FIGURES, results, out_dir)

@@ -7,5 +7,5 @@
   figure shows.
 * :mod:`experiments.lib.datasets`: loading, sub-sampling, first-layer window per dataset.
 * :mod:`experiments.lib.outputs`: the one place results and figures are written (process
-  0 only), and the checkpoint settings of a run.
+  0 only) and reported, and the checkpoint settings of a run.
 """

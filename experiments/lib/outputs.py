@@ -7,6 +7,8 @@ and the one ``if`` that keeps the other processes of a multi-process run from wr
 then writes ``OUT/STEM.json`` last: the JSON is the run's completion mark, so a run
 killed while drawing leaves no results file (and ``--resume`` redoes the figures), and
 ``python -m experiments.plot OUT/STEM.json`` re-draws exactly the same figures.
+:func:`publish` is the common end of an experiment's ``run``: provenance, then
+:func:`write_results`, then the tables and ``wrote PATH`` printed by the writing process.
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from experiments.cli import CLIError, RunOptions
 from experiments.common import save_json
+from experiments.provenance import provenance
 from jaxcnn.io import to_jsonable
 from jaxcnn.train.distributed import barrier
 
-__all__ = ["checkpoint_config", "write_results"]
+__all__ = ["checkpoint_config", "publish", "write_results"]
 
 
 def write_results(options: RunOptions, results: dict, stem: str, *,
@@ -50,6 +54,37 @@ def write_results(options: RunOptions, results: dict, stem: str, *,
         as_read = json.loads(json.dumps(to_jsonable(results)))
         results["figures"] = list(experiment_figures.draw(as_read, options.out))
     return save_json(results, options.out, stem)
+
+
+def publish(options: RunOptions, results: dict, name: str, *,
+            seeds: Sequence[int] | None = None, show: Callable[[dict], Any] | None = None,
+            figures: bool = True, gap: str = "\n") -> Path | None:
+    """Records the provenance, writes ``OUT/NAME.json`` and the figures, reports them.
+
+    Args:
+      options: the run.
+      results: the JSON-able results, with ``"wall_time"`` when ``seeds`` is given;
+        updated in place (``"provenance"``, ``"figures"``).
+      name: the experiment, also the file stem of the JSON.
+      seeds: the run's seeds: sets ``results["provenance"]``
+        (:func:`experiments.provenance.provenance`) first; ``None``: no provenance.
+      show: prints the results' tables (only in the process that writes).
+      figures: draw the experiment's figures (:func:`write_results`).
+      gap: printed before ``wrote PATH`` (the last line, in the process that writes).
+
+    Returns:
+      The JSON's path, or ``None`` in a process that does not write.
+    """
+    if seeds is not None:
+        results["provenance"] = provenance(name=name, preset=options.preset, seeds=seeds,
+                                           wall_time=results["wall_time"],
+                                           argv=list(options.argv))
+    path = write_results(options, results, name, figures=figures)
+    if path is not None:
+        if show is not None:
+            show(results)
+        print(f"{gap}wrote {path}")
+    return path
 
 
 def checkpoint_config(options: RunOptions, cfg: Any, run_name: str) -> dict:

@@ -103,8 +103,10 @@ class NeyshaburNet(Classifier):
     """Windowed layers (conv / local / their dense maps) -> one hidden FC layer -> head.
 
     Subclasses set ``plan`` (a :class:`Plan`) and ``windowed`` (a
-    :class:`WindowedLayers`); the constructor's arguments are documented on them
-    (:class:`jaxcnn.models.SConv` etc.). Static description after construction:
+    :class:`WindowedLayers`): the six networks of :mod:`jaxcnn.models.neyshabur`
+    (:class:`jaxcnn.models.SConv` etc.), each documenting its architecture. The
+    constructor's arguments, the same for all six, are documented once, on
+    ``NeyshaburNet.__init__``. Static description after construction:
     ``specs = ((kernel_size, channels, strides), ...)`` and ``layer_shapes[i] =
     (in_shape_i, out_shape_i)`` with shapes ``(*spatial, C)``.
 
@@ -119,6 +121,34 @@ class NeyshaburNet(Classifier):
                  norm: str | None = None, padding="SAME", momentum: float = 0.9,
                  epsilon: float = 1e-5, use_bias: bool = True, dtype=None,
                  param_dtype=jnp.float32, rngs: nnx.Rngs):
+        """Builds the network of the subclass's ``plan`` and ``windowed`` layers.
+
+        Args:
+          in_shape: ``(*spatial, C)``, 1-3 spatial dims (e.g. ``(32, 32, 3)``,
+            ``(40, 1)``); odd sizes are allowed.
+          num_classes: ``c``, the number of logits.
+          alpha: channel multiplier ``a`` (the paper uses ``a = 150`` at ``s = 32``).
+          kernel_size: window of the windowed layers, an int (same in every dim) or one
+            int per dim; ``None``: the plan's, 9 for the S- and 3 for the D- networks.
+            The dense layers of S-FC and D-FC are sized like the conv layers of that
+            window: it fixes their output sizes only.
+          norm: BatchNorm after the windowed layers, one of ``windowed.norms``
+            (``None``: the first): ``"channel"`` normalises per channel over batch and
+            positions (after a dense layer: the flat features viewed as ``(positions,
+            channels)`` in C order, as :func:`jaxcnn.models.embed` builds it),
+            ``"unit"`` per (position, channel) unit. -CONV: ``"channel"`` only;
+            -LOCAL: ``"channel"`` (the default, so it differs from -CONV only in weight
+            sharing) or ``"unit"``; -FC: ``"unit"`` (the default) or ``"channel"``.
+          padding: padding of the windowed layers (for S-FC and D-FC: of the conv
+            layers they are sized like); default ``"SAME"``.
+          momentum: BatchNorm running-average momentum.
+          epsilon: BatchNorm epsilon.
+          use_bias: biases in all linear maps (redundant before BN, but kept so that
+            the models embed into each other exactly).
+          dtype: computation dtype.
+          param_dtype: parameter dtype.
+          rngs: ``nnx.Rngs`` with a ``params`` stream.
+        """
         n = len(check_in_shape(in_shape)) - 1
         alpha = validation.check_int(alpha, name="alpha", minimum=1)
         kernel_size = self.plan.default_kernel_size if kernel_size is None else kernel_size
