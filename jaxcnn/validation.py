@@ -30,6 +30,12 @@ from typing import Any, NamedTuple, Union
 
 import numpy as np
 
+__all__ = ["PADDING_MODES", "Geometry", "PaddingLike", "Text", "as_tuple", "check_bool",
+           "check_choice", "check_groups", "check_input", "check_int", "check_key",
+           "check_number", "check_scalar", "check_shape", "error", "geometry",
+           "in_shape_tuple", "is_concrete", "is_int", "is_number", "kernel_size_tuple",
+           "normalize_padding"]
+
 PaddingLike = Union[str, int, Sequence[Sequence[int]]]
 
 PADDING_MODES = ("VALID", "SAME", "CIRCULAR")

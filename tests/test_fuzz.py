@@ -8,7 +8,7 @@ different from the reference fails the test.
 
 The expected outcome is decided *independently* of jaxcnn's ``_shapes``:
 
-* validity by the contract of DESIGN.md (positive int strides/dilation, one per spatial
+* validity by the contract of docs/design.md (positive int strides/dilation, one per spatial
   dim; padding ``VALID``/``SAME``/``CIRCULAR`` in any case, a non-negative int or one
   non-negative ``(low, high)`` pair per dim; ``groups`` a positive int dividing both
   channel counts; kernel and bias shapes as documented) is re-implemented here;

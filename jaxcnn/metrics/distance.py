@@ -60,8 +60,8 @@ def conv_distance(
     Args:
       w: ``(prod(in_shape), prod(out_spatial) · C_out)``.
       in_shape: ``(*spatial, C_in)``.
-      kernel_size, strides, padding, dilation, groups: the conv geometry (DESIGN.md
-        conventions).
+      kernel_size, strides, padding, dilation, groups: the conv geometry
+        (the conventions of ``docs/design.md``).
 
     Returns:
       Scalar in ``[0, 1]``.
