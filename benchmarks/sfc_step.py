@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import json
 import statistics
 import time
 
@@ -31,6 +30,7 @@ from flax import nnx
 from jaxcnn import models
 from jaxcnn import optim
 from jaxcnn import train as T
+from jaxcnn.io import write_json_atomic
 
 from benchmarks.train_suite import step_flops
 
@@ -126,8 +126,7 @@ def main(argv=None) -> dict:
               f"{r['projected_hours']['400']:.2f} h (400 ep) / "
               f"{r['projected_hours']['4000']:.1f} h (4000 ep)")
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(out, f, indent=1)
+        write_json_atomic(args.out, out, indent=1)
     return out
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import json
 import platform
 import statistics
 import sys
@@ -33,13 +32,13 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import nnx
 
 from jaxcnn import models
 from jaxcnn import train as T
 from jaxcnn.train.steps import loss_and_correct
+from jaxcnn.io import write_json_atomic
 
 from benchmarks import old_train_loop
 
@@ -213,8 +212,7 @@ def main(argv=None) -> dict:
     print(f"\nsuite: {meta['suite_s']:.0f} s on {meta['backend']} ({meta['device']})")
     out = dict(meta=meta, rows=rows, ratios=rat, targets=TARGETS)
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(out, f, indent=1)
+        write_json_atomic(args.out, out, indent=1)
     return out
 
 

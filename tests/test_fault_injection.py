@@ -41,7 +41,7 @@ TIMEOUT_S = 240
 
 def _env() -> dict:
     env = dict(os.environ)
-    env.pop("XLA_FLAGS", None)  # the experiments' own settings, as a user runs them
+    # XLA_FLAGS as conftest set them (cheaper codegen, same for every run compared here)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
