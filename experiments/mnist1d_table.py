@@ -49,9 +49,10 @@ from jaxcnn.train.distributed import barrier, process_slice
 from jaxcnn.validation import error
 
 from experiments.cli import CLIError, RunOptions, experiment_main
-from experiments.common import format_table, load_data
+from experiments.common import load_data
 from experiments.configs.mnist1d_table import PRESETS, MNIST1DTableConfig
 from experiments.lib.outputs import write_results
+from experiments.mnist1d_tables import report_tables
 from experiments.provenance import provenance
 
 NAME = "mnist1d_table"
@@ -258,42 +259,6 @@ def acceptance(rows: list[dict]) -> dict:
 
 
 # ----------------------------------------------------------------------------- output
-
-
-def _cell(r: dict, key: str) -> str:
-    if r.get(key) is None:
-        return "-"
-    if r.get(f"{key}_n"):
-        return stats.format_mean_std({"mean": r[key], "std": r[f"{key}_std"],
-                                      "n": r[f"{key}_n"]}, digits=1)
-    return f"{r[key]:.1f}"
-
-
-def _within(v) -> str:
-    return "-" if v is None else ("yes" if v else "no")
-
-
-def table_rows(rows: list[dict]) -> list[dict]:
-    """The Markdown rows of the main table (accuracy in %, mean ± std over seeds)."""
-    return [{"model": r["label"], "recipe": r["variant"] or "published only",
-             "n": r.get("ours_normal_n") or "-",
-             "ours": _cell(r, "ours_normal"), "published": _cell(r, "published_normal"),
-             "within 1 sd": _within(r["within_1sd_normal"]),
-             "ours shuffled": _cell(r, "ours_shuffled"),
-             "published shuffled": _cell(r, "published_shuffled"),
-             "within 1 sd (shuffled)": _within(r["within_1sd_shuffled"]),
-             "params": r["params"] if r["params"] is not None else "-"} for r in rows]
-
-
-def report_tables(results: dict) -> dict[str, str]:
-    """README tables: ``mnist1d_table.main`` and ``mnist1d_table.comparisons``."""
-    out = {"mnist1d_table.main": format_table(table_rows(results["table"]))}
-    if results.get("comparisons"):
-        out["mnist1d_table.comparisons"] = format_table([
-            {"comparison": f"{c['a']} − {c['b']}", "dataset": c["dataset"],
-             "n": c["diff"]["n"], "difference, points [95% CI]": stats.format_ci(c["diff"])}
-            for c in results["comparisons"]])
-    return out
 
 
 def check_config(cfg: MNIST1DTableConfig) -> None:

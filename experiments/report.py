@@ -91,12 +91,15 @@ EXPERIMENTS = ("learn_conv", "learn_conv_mnist", "learn_conv_mnist_shuffled", "m
                "sample_efficiency", "ecnn", "nlgp_localization")
 #: Experiments whose ``report_tables`` lives in a library module of their own.
 TABLE_MODULES = {"ecnn": "experiments.ecnn_tables",
-                 "nlgp_localization": "experiments.nlgp_tables"}
+                 "nlgp_localization": "experiments.nlgp_tables",
+                 "mnist1d_table": "experiments.mnist1d_tables",
+                 "sample_efficiency": "experiments.sample_efficiency_tables",
+                 "learn_conv": "experiments.learn_conv_results"}
 #: Experiment name -> module that defines ``report_tables`` (tests swap this mapping).
 #: (``learn_conv`` writes ``learn_conv_<dataset>.json`` for datasets other than MNIST-1D.)
 REGISTRY: dict[str, str] = {name: TABLE_MODULES.get(name, f"experiments.{name}")
                             for name in EXPERIMENTS if not name.startswith("learn_conv_")}
-REGISTRY.update({name: "experiments.learn_conv" for name in EXPERIMENTS
+REGISTRY.update({name: "experiments.learn_conv_results" for name in EXPERIMENTS
                  if name.startswith("learn_conv_")})
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

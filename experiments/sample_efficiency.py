@@ -33,7 +33,7 @@ import numpy as np
 from flax import nnx
 
 from experiments.cli import DATASETS, CLIError, RunOptions, experiment_main
-from experiments.common import enable_compilation_cache, format_table
+from experiments.common import enable_compilation_cache
 from experiments.configs.sample_efficiency import LABELS, MODELS, PRESETS, SampleEfficiencyConfig
 from experiments.figures.sample_efficiency import figure  # noqa: F401  (public here too)
 from experiments.lib.datasets import kernel_size_for, load_dataset, num_classes
@@ -41,6 +41,7 @@ from experiments.lib.measures import first_layer_metrics, param_nonzeros
 from experiments.lib.nets import make_optimizer, model_factory
 from experiments.lib.outputs import checkpoint_config, write_results
 from experiments.provenance import provenance
+from experiments.sample_efficiency_tables import COMPARISONS, report_tables
 from jaxcnn import stats
 from jaxcnn.train import NonFiniteLossError, TrainConfig, train_seeds
 from jaxcnn.train.distributed import process_slice
@@ -149,7 +150,6 @@ def summarize(runs: list[dict], orders, models, sizes) -> dict:
 
 
 #: Paired comparisons at every n (same subset, same batches per seed): ``(a, b)``, a − b.
-COMPARISONS = (("s-conv", "s-fc"), ("s-fc-blasso", "s-fc"), ("s-conv", "s-fc-blasso"))
 
 
 def comparisons(runs: list[dict], orders, sizes) -> list[dict]:
@@ -166,42 +166,6 @@ def comparisons(runs: list[dict], orders, sizes) -> list[dict]:
                             "diff": stats.paired_difference(
                                 [p["test_acc"] for p in ra["per_seed"]],
                                 [p["test_acc"] for p in rb["per_seed"]])})
-    return out
-
-
-def table(summary: dict, order: str) -> str:
-    """One row per model, one column per training-set size (mean ± std test accuracy)."""
-    rows = []
-    for m, s in summary[order].items():
-        row = {"model": s["label"], "seeds": max(s["seeds"], default=0)}
-        for n, mean, std, k in zip(s["n"], s["test_acc_mean"], s["test_acc_std"], s["seeds"]):
-            row[f"n={n}"] = "-" if mean is None else stats.format_mean_std(
-                {"mean": mean, "std": std, "n": k}, digits=3)
-        rows.append(row)
-    return format_table(rows)
-
-
-def comparison_table(comps: list[dict], order: str, sizes) -> str:
-    """Rows ``a − b``, columns n: the paired difference with its 95% CI."""
-    rows = []
-    for a, b in COMPARISONS:
-        row = {"comparison": f"{LABELS[a]} − {LABELS[b]}"}
-        for n in sizes:
-            c = next((c for c in comps if (c["order"], c["a"], c["b"], c["n"])
-                      == (order, a, b, n)), None)
-            row[f"n={n}"] = "-" if c is None else stats.format_ci(c["diff"], digits=3)
-        if len(row) > 1 and any(v != "-" for k, v in row.items() if k != "comparison"):
-            rows.append(row)
-    return format_table(rows)
-
-
-def report_tables(results: dict) -> dict[str, str]:
-    """README tables: accuracy per order and the paired comparisons per order."""
-    out = {}
-    for order in results["orders"]:
-        out[f"sample_efficiency.{order}"] = table(results["summary"], order)
-        out[f"sample_efficiency.{order}.comparisons"] = comparison_table(
-            results["comparisons"], order, results["sizes"])
     return out
 
 
