@@ -37,8 +37,10 @@ __all__ = ["PADDING_MODES", "Geometry", "PaddingLike", "Text", "as_tuple", "chec
            "normalize_padding"]
 
 PaddingLike = Union[str, int, Sequence[Sequence[int]]]
+"""What ``padding`` accepts: a mode string, an int, or one ``(low, high)`` pair per dim."""
 
 PADDING_MODES = ("VALID", "SAME", "CIRCULAR")
+"""The padding mode strings (any case)."""
 
 
 class Text(str):

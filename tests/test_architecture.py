@@ -30,6 +30,10 @@ def test_every_value_error_has_the_one_form():
     assert architecture.value_error_sites() == []
 
 
+def test_nothing_imports_against_the_layering():
+    assert architecture.layer_violations() == []
+
+
 def test_the_checks_can_fail(tmp_path, monkeypatch):
     # A tree with one of each violation: every check must report it.
     pkg = tmp_path / "jaxcnn"
@@ -47,6 +51,10 @@ def test_the_checks_can_fail(tmp_path, monkeypatch):
     assert architecture.function_sizes()[0] == (73, "jaxcnn/bad.py:long")
     assert len(architecture.underscore_imports()) == 2
     assert architecture.value_error_sites() == ["jaxcnn/bad.py:75"]
+    assert architecture.layer_violations() == ["jaxcnn/bad.py: module 'bad' has no row in LAYERS"]
+    (pkg / "bad.py").unlink()
+    (pkg / "patches.py").write_text("from jaxcnn import models\nimport jaxcnn.validation\n")
+    assert architecture.layer_violations() == ["jaxcnn/patches.py:1: patches imports jaxcnn.models"]
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -6,7 +6,9 @@
   ``import m._x``, ``m._x`` on an imported project module);
 * every ``ValueError`` is built by :func:`jaxcnn.validation.error`, i.e. reads
   ``"<argument>: expected ..., got ..."``: no ``ValueError(...)`` is constructed
-  anywhere else.
+  anywhere else;
+* the package is layered as ``docs/design.md`` says (:data:`LAYERS`): a ``jaxcnn``
+  subpackage or module imports only the ones its row allows, so nothing imports upward.
 
 Run ``python tools/architecture.py`` for the report (the largest modules and
 functions, and every violation); ``tests/test_architecture.py`` asserts it is clean.
@@ -25,6 +27,16 @@ PROJECT_TOP = {"jaxcnn", "experiments", "benchmarks"}
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 ERROR_HOME = Path("jaxcnn/validation.py")
+#: ``jaxcnn`` module or subpackage -> what it may import inside ``jaxcnn`` (docs/design.md,
+#: "Architecture"). ``jaxcnn/__init__.py`` re-exports the top-level names and is exempt.
+LAYERS = {
+    "validation": set(), "tree": set(), "io": {"validation"},
+    "patches": {"validation"}, "conv": {"patches", "validation"},
+    "embed": {"validation"}, "nn": {"conv", "validation"},
+    "models": {"nn", "embed", "tree", "validation"},
+    "metrics": {"embed", "tree", "validation"}, "optim": {"tree", "validation"},
+    "data": {"validation"}, "stats": {"validation"}, "train": {"io", "tree", "validation"},
+}
 
 
 def python_files(packages=PACKAGES) -> list[Path]:
@@ -108,6 +120,33 @@ def value_error_sites() -> list[str]:
     return found
 
 
+def layer_violations() -> list[str]:
+    """Every import inside ``jaxcnn`` that its layer (:data:`LAYERS`) does not allow."""
+    found = []
+    for p in python_files(("jaxcnn",)):
+        parts = p.with_suffix("").parts
+        if parts == ("jaxcnn", "__init__"):
+            continue
+        layer = parts[1]
+        allowed = LAYERS.get(layer)
+        if allowed is None:
+            found.append(f"{p}: module {layer!r} has no row in LAYERS")
+            continue
+        for node in ast.walk(_tree(p)):
+            targets = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module]
+                if node.module == "jaxcnn":
+                    targets = [f"jaxcnn.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            for t in targets:
+                ps = t.split(".")
+                if ps[0] == "jaxcnn" and len(ps) > 1 and ps[1] != layer and ps[1] not in allowed:
+                    found.append(f"{p}:{node.lineno}: {layer} imports {t}")
+    return found
+
+
 def report(top: int = 5) -> str:
     """The report as text: the largest modules and functions, then each violation."""
     mods, funcs = module_sizes(), function_sizes()
@@ -120,6 +159,7 @@ def report(top: int = 5) -> str:
         "functions over the limit": [f"{n} {f}" for n, f in funcs if n > MAX_FUNCTION_LINES],
         "underscore imports": underscore_imports(),
         "ValueError not built by jaxcnn.validation.error": value_error_sites(),
+        "imports against the layering": layer_violations(),
     }
     for title, items in problems.items():
         lines.append(f"{title}: {len(items)}")

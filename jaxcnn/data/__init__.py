@@ -100,7 +100,6 @@ __all__ = [
     "infer_num_classes",
 ]
 
-#: Static description of every registered dataset, by name.
 INFO: dict[str, DatasetInfo] = {
     i.name: i
     for i in (
@@ -123,9 +122,10 @@ INFO: dict[str, DatasetInfo] = {
                     "from the file (infer_num_classes)"),
     )
 }
+"""Dataset name -> :class:`DatasetInfo` (shape, classes, whether a path is required)."""
 
-#: Registered dataset names.
 NAMES: tuple[str, ...] = tuple(INFO)
+"""Every dataset name :func:`load` accepts."""
 
 #: Permutation key used by ``mnist1d_shuffled`` when none is given.
 DEFAULT_SHUFFLE_SEED = 0

@@ -29,14 +29,15 @@ from jaxcnn.validation import Text, check_choice, error
 
 __all__ = ["cifar10", "cifar100", "CIFAR10_FILES", "CIFAR100_FILES"]
 
-#: Standard names: (extracted folder, archive, training files, test files).
 CIFAR10_FILES = (
     "cifar-10-batches-py",
     "cifar-10-python.tar.gz",
     tuple(f"data_batch_{i}" for i in range(1, 6)),
     ("test_batch",),
 )
+"""Standard CIFAR-10 names: (extracted folder, archive, training files, test files)."""
 CIFAR100_FILES = ("cifar-100-python", "cifar-100-python.tar.gz", ("train",), ("test",))
+"""Standard CIFAR-100 names: (extracted folder, archive, training files, test files)."""
 
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"),

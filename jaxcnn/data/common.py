@@ -33,8 +33,8 @@ __all__ = [
     "cache_dir",
 ]
 
-#: The four keys of every dataset dict, in order.
 SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
+"""The four arrays of every dataset dict, in order."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,8 +17,8 @@ from jaxcnn.validation import Text, error
 
 __all__ = ["svhn", "SVHN_FILES"]
 
-#: Standard file names: (train, test, extra).
 SVHN_FILES = ("train_32x32.mat", "test_32x32.mat", "extra_32x32.mat")
+"""The standard SVHN file names (format 2, ``.mat``): train, test, extra."""
 
 
 def _read_mat(path: str) -> tuple[np.ndarray, np.ndarray]:

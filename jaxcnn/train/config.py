@@ -13,12 +13,12 @@ from jaxcnn.validation import Text, check_choice, check_int, error
 
 __all__ = ["Loss", "ShardMode", "Callback", "TrainConfig", "NonFiniteLossError"]
 
-#: The losses :func:`jaxcnn.train.train` knows (see :attr:`TrainConfig.loss`).
 Loss = Literal["cross_entropy", "mse"]
-#: How parameters are placed on the ``data`` mesh axis.
+"""The loss names :class:`TrainConfig` accepts: ``"cross_entropy"`` or ``"mse"``."""
 ShardMode = Literal["none", "fsdp"]
-#: ``(epoch, model) -> dict | None``, called after every epoch.
+"""Parameter placement on the ``data`` mesh axis: ``"none"`` (replicated) or ``"fsdp"``."""
 Callback = Callable[[int, nnx.Module], "Mapping[str, Any] | None"]
+"""A per-epoch callback ``(epoch, model) -> dict | None``; returned entries become curves."""
 
 LOSSES: tuple[str, ...] = get_args(Loss)
 SHARD_MODES: tuple[str, ...] = get_args(ShardMode)

@@ -28,6 +28,7 @@ __all__ = ["ENV_VARS", "barrier", "initialize", "is_writer", "process_slice", "r
 
 ENV_VARS = {"coordinator": "JAX_COORDINATOR_ADDRESS", "num_processes": "JAX_NUM_PROCESSES",
             "process_id": "JAX_PROCESS_ID"}
+"""The environment variable JAX reads for each setting (used when a flag is not given)."""
 
 _state = {"initialized": False}
 

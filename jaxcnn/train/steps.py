@@ -24,10 +24,9 @@ from jaxcnn.validation import Text, error
 
 __all__ = ["TRACE_COUNTS", "loss_and_correct", "StepSpec", "Programs"]
 
-#: How many times each compiled function of the trainer was traced (for tests and
-#: debugging retracing): ``"train_step"`` (the scan body), ``"epoch"`` (the scan),
-#: ``"eval_step"``, ``"permutation"``.
 TRACE_COUNTS: collections.Counter[str] = collections.Counter()
+"""How often each compiled program was traced (keys ``epoch``, ``train_step``,
+``eval_step``, ``permutation``); tests use it to check that nothing retraces."""
 
 
 def loss_and_correct(out: jax.Array, y: jax.Array, loss: str):
