@@ -159,8 +159,9 @@ def test_two_processes_equal_one_process(recipe, single, tmp_path):
 def _wait_for_checkpoint(folder: Path, procs, timeout_s: float) -> None:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout_s:
-        done = [p for p in folder.rglob("*") if p.is_dir() and re.fullmatch(r"\d+", p.name)]
-        if done:
+        # os.walk ignores folders that vanish while it reads: orbax renames its temporary
+        # step folders ("2.orbax-checkpoint-tmp" -> "2") under our feet.
+        if any(re.fullmatch(r"\d+", d) for _, dirs, _ in os.walk(folder) for d in dirs):
             return
         assert all(p.poll() is None for p in procs), "a process ended before a checkpoint"
         time.sleep(0.2)
