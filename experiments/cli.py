@@ -203,7 +203,8 @@ class RunOptions:
     num_processes: int = 1
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, argv: Sequence[str] = ()) -> RunOptions:
+    def from_args(cls, args: argparse.Namespace, argv: Sequence[str] = (), *,
+                  num_processes: int = 1) -> RunOptions:
         """The options of a parsed (and validated) command line."""
         ns = vars(args)
         extra = {k: v for k, v in ns.items() if k not in _COMMON and not k.startswith("_")}
@@ -212,7 +213,7 @@ class RunOptions:
                    devices=args.devices, seed=args.seed, seeds=args.seeds,
                    overrides=tuple(args.overrides), resume=args.resume,
                    overwrite=bool(ns.get("overwrite")), progress=not args.no_progress,
-                   argv=tuple(argv), extra=extra, num_processes=ns.get("_num_processes", 1))
+                   argv=tuple(argv), extra=extra, num_processes=num_processes)
 
     @property
     def writer(self) -> bool:
@@ -279,9 +280,9 @@ def cli_main(run: Callable[[RunOptions], Any], parser: argparse.ArgumentParser,
     args = parser.parse_args(argv)
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args._num_processes = start_processes(args)  # before any other JAX call
+        num_processes = start_processes(args)  # before any other JAX call
         validate_args(args)
-        options = RunOptions.from_args(args, argv)
+        options = RunOptions.from_args(args, argv, num_processes=num_processes)
         if results_file is not None:
             name = results_file(options) if callable(results_file) else results_file
             check_earlier_results(args, name)

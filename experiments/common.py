@@ -16,10 +16,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments.cli import (DATASETS, FILE_DATASETS, PRESETS, CLIError,  # noqa: F401
-                             build_parser, check_earlier_results, validate_args)
+from experiments.cli import DATASETS, FILE_DATASETS, CLIError, validate_args
 
-__all__ = ["CLIError", "DATASETS", "FILE_DATASETS", "PRESETS", "enable_compilation_cache",
+__all__ = ["CLIError", "DATASETS", "FILE_DATASETS", "enable_compilation_cache",
            "format_table", "load_data", "save_figure", "save_json", "validate_args"]
 
 

@@ -91,9 +91,8 @@ def check_int(value: Any, *, name: str, minimum: int | None = None,
     if maximum is not None:
         bounds.append(f"<= {maximum}")
     what = "an int" + (" " + " and ".join(bounds) if bounds else "")
-    if not is_int(value):
-        raise error(name, what, value)
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+    if not is_int(value) or (minimum is not None and value < minimum) or (
+            maximum is not None and value > maximum):
         raise error(name, what, value)
     return int(value)
 

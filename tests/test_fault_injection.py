@@ -83,11 +83,11 @@ def draw_moments(events: list[dict], total_s: float, rng: np.random.Generator) -
     Returns the ``faulty.py`` flags of each moment.
     """
     renames = [i for i, e in enumerate(events) if e["kind"] == "rename"]
-    n_rename = {"rename": 0, "save": 0}
+    counts = {"rename": 0, "save": 0}
     index = []  # (kind, n) with n counted per kind from 1
     for e in events:
-        n_rename[e["kind"]] += 1
-        index.append((e["kind"], n_rename[e["kind"]]))
+        counts[e["kind"]] += 1
+        index.append((e["kind"], counts[e["kind"]]))
     by_target = {
         "checkpoint": [i for i in renames if Path(events[i]["target"]).suffix == ""],
         "json": [i for i in renames if events[i]["target"].endswith(".json")],

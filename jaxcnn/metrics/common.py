@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxcnn.validation import error, in_shape_tuple
+from jaxcnn.validation import error, in_shape_tuple, is_int
 
 __all__ = ["as_array", "check_dense_weight", "check_in_shape", "check_window", "filter_maps"]
 
@@ -71,7 +71,7 @@ def check_dense_weight(w: Any, in_shape: Any) -> tuple[Any, tuple[int, ...]]:
 def check_window(window: Any, spatial: tuple[int, ...]) -> tuple[int, ...]:
     """A window size (int or one per spatial dim) as a tuple, each in ``[1, S_d]``."""
     n = len(spatial)
-    if isinstance(window, (int, np.integer)) and not isinstance(window, bool):
+    if is_int(window):
         win = (int(window),) * n
     else:
         try:

@@ -6,10 +6,9 @@ import dataclasses
 from collections.abc import Callable
 from typing import Literal, get_args
 
-import numpy as np
 from flax import nnx
 
-from jaxcnn.validation import Text, check_choice, check_int, error
+from jaxcnn.validation import Text, check_bool, check_choice, check_int, error
 
 __all__ = ["Loss", "ShardMode", "Callback", "TrainConfig", "NonFiniteLossError"]
 
@@ -98,14 +97,14 @@ class TrainConfig:
         minimums = {"epochs": 0, "batch_size": 1, "eval_batch_size": 1, "seed": 0,
                     "log_every": 0, "checkpoint_every": 1, "keep_checkpoints": 2,
                     "fsdp_min_size": 0, "devices": 1}
+        optional = ("eval_batch_size", "devices")  # None: derived from the device count
         for name, minimum in minimums.items():
-            if getattr(self, name) is not None or name not in ("eval_batch_size", "devices"):
+            if not (name in optional and getattr(self, name) is None):
                 check_int(getattr(self, name), name=name, minimum=minimum)
         check_choice(self.shard_params, SHARD_MODES, name="shard_params")
         check_choice(self.loss, LOSSES, name="loss")
         for name in ("resume", "progress", "shuffle"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise error(name, "a bool", getattr(self, name))
+            check_bool(getattr(self, name), name=name)
         if self.resume and self.checkpoint_dir is None:
             raise error("resume", "a checkpoint_dir to resume from",
                         Text("resume=True with checkpoint_dir=None"))

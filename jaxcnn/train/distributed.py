@@ -30,9 +30,6 @@ ENV_VARS = {"coordinator": "JAX_COORDINATOR_ADDRESS", "num_processes": "JAX_NUM_
             "process_id": "JAX_PROCESS_ID"}
 """The environment variable JAX reads for each setting (used when a flag is not given)."""
 
-_state = {"initialized": False}
-
-
 def _from_env(name: str, value: Any) -> Any:
     if value is not None:
         return value
@@ -112,12 +109,11 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         return 1
     import jax
 
-    if not _state["initialized"]:
+    if not jax.distributed.is_initialized():
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         address, n, pid = settings
         jax.distributed.initialize(coordinator_address=address, num_processes=n,
                                    process_id=pid, initialization_timeout=timeout_s)
-        _state["initialized"] = True
     return jax.process_count()
 
 
