@@ -37,7 +37,7 @@ Why the projections are "means of tied entries"
 The orthogonal (Frobenius) projection of ``W`` onto the range of ``A`` is
 ``A k*`` with ``k* = argmin_k ||W - A k||_F = (AᵀA)⁺ Aᵀ W``. ``Aᵀ W`` *sums* the
 entries of ``W`` tied to each kernel weight (it is the transpose of the
-embedding, computed with the same einsums). Because ``A`` copies the same
+embedding, computable with the same einsums). Because ``A`` copies the same
 channel block to every (tap, position) pair, ``AᵀA = G ⊗ I_channels`` with the
 small ``K x K`` Gram matrix over kernel offsets (``K = prod(kernel_size)``)::
 
@@ -57,9 +57,21 @@ position, ``G_p = ⊗_d G_{d, p_d}``; without aliasing it is a 0/1 diagonal, so
 :func:`dense_to_local` is the restriction of ``W`` to the window (entries on
 padding -> 0).
 
-Consequences (all tested): ``dense_to_conv(conv_to_dense(k)) == k`` wherever every
-tap touches the input, ``conv_to_dense(dense_to_conv(.))`` is idempotent and its
-residual is orthogonal to every convolution; likewise for the LCN.
+How the mean is computed: without aliasing, :func:`dense_to_conv` and
+:func:`local_to_conv` gather the tied entries (the convolution's nonzero pattern,
+smaller than ``W``) and take their mean as ``r + mean(x - r)``, ``r`` the entry at
+the tap's first valid position. For equal entries every deviation is ``0`` and ``r``
+comes back bit for bit (a float32 sum of ``P`` equal numbers divided by ``P`` can miss
+by an ulp); for unequal entries it is the mean to float rounding. A non-finite entry
+of ``W`` makes its channel pair NaN at every tap (as the sum ``Aᵀ W`` would). The
+aliased case uses the einsum chain above and the pseudo-inverse, and is exact only up
+to float rounding.
+
+Consequences (all tested): ``dense_to_conv(conv_to_dense(k)) == k`` **bit for bit**
+wherever every tap touches the input and no taps alias (and
+``local_to_conv(conv_to_local(k)) == k`` likewise); ``conv_to_dense(dense_to_conv(.))``
+is idempotent and its residual is orthogonal to every convolution (to float
+rounding); likewise for the LCN.
 
 All functions validate their arguments at trace time (``ValueError`` naming the
 argument), are pure, and jit/vmap/grad-safe with the geometry as static

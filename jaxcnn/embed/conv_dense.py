@@ -3,7 +3,8 @@
 :func:`conv_to_dense` is the embedding ``k -> A k`` (each entry of ``A k`` an exact copy
 of a kernel weight or zero); :func:`dense_to_conv` the orthogonal projection
 ``W -> (AᵀA)⁺ Aᵀ W``, the mean of the entries of ``W`` tied to each kernel weight (see
-the :mod:`jaxcnn.embed` docstring). Both are jitted with the geometry static.
+the :mod:`jaxcnn.embed` docstring), exact bit for bit on a convolution's matrix. Both
+are jitted with the geometry static.
 
 Example:
     >>> k = jnp.arange(3.).reshape(3, 1, 1)  # 1-D, VALID, C_in = C_out = 1
@@ -25,8 +26,9 @@ from jaxcnn.embed.einsums import (
     as_float,
     embed_shared,
     embed_shared_T,
+    tied_mean_dense,
 )
-from jaxcnn.embed.tables import diag_groups, expand_groups
+from jaxcnn.embed.tables import aliased, diag_groups, expand_groups
 from jaxcnn.validation import Geometry
 
 __all__ = ["conv_to_dense", "dense_to_conv"]
@@ -75,8 +77,11 @@ def dense_to_conv(W: jax.Array, in_shape, kernel_size, *, strides=1, padding="VA
     a window larger than the input (aliased taps) the exact pseudo-inverse is used
     and ``k*`` is the minimum-norm minimiser.
 
-    Hence ``dense_to_conv(conv_to_dense(k)) == k`` wherever every tap touches the
-    input, and ``conv_to_dense(dense_to_conv(W))`` is the orthogonal projector.
+    The mean is taken as ``r + mean(x - r)`` over the gathered tied entries (``r``
+    one of them), so ``dense_to_conv(conv_to_dense(k)) == k`` **bit for bit** wherever
+    every tap touches the input (and taps do not alias; the aliased pseudo-inverse is
+    exact to float rounding), and ``conv_to_dense(dense_to_conv(W))`` is the orthogonal
+    projector. A non-finite entry of ``W`` makes its channel pair NaN at every tap.
 
     Args:
       W: ``(prod(in_shape), prod(out_spatial) * C_out)`` (``x @ W`` layout).
@@ -90,7 +95,7 @@ def dense_to_conv(W: jax.Array, in_shape, kernel_size, *, strides=1, padding="VA
     Example:
       >>> k = jax.random.normal(jax.random.key(0), (3, 3, 2, 4))
       >>> W = conv_to_dense(k, (8, 8, 2), padding="SAME")
-      >>> bool(jnp.allclose(dense_to_conv(W, (8, 8, 2), (3, 3), padding="SAME"), k))
+      >>> bool(jnp.array_equal(dense_to_conv(W, (8, 8, 2), (3, 3), padding="SAME"), k))
       True
     """
     W = jnp.asarray(W)
@@ -111,5 +116,7 @@ def _conv_to_dense(kernel, geom: Geometry, groups: int):
 def _dense_to_conv(W, geom: Geometry, c_in: int, groups: int):
     W = as_float(W)
     w = W.reshape(*geom.in_spatial, c_in, *geom.out_spatial, -1)
+    if not aliased(geom):  # the mean of the tied entries, exact when they are equal
+        return diag_groups(tied_mean_dense(w, geom), groups)
     t = diag_groups(embed_shared_T(w, geom), groups)
     return apply_pinv_shared(t, geom)

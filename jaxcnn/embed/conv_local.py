@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.embed.checks import check_dense_groups, conv_geometry, local_geometry
-from jaxcnn.embed.einsums import apply_gram_local, apply_pinv_shared, as_float
-from jaxcnn.embed.tables import diag_groups, expand_groups
+from jaxcnn.embed.einsums import apply_gram_local, apply_pinv_shared, as_float, tied_mean_local
+from jaxcnn.embed.tables import aliased, diag_groups, expand_groups
 from jaxcnn.validation import Geometry
 
 __all__ = ["conv_to_local", "local_to_conv"]
@@ -63,10 +63,12 @@ def local_to_conv(kernel: jax.Array, in_shape, *, strides=1, padding="VALID", di
     Channel pairs across groups are dropped. With ``"CIRCULAR"`` aliasing the
     exact Gram pseudo-inverse is used.
 
-    Hence ``local_to_conv(conv_to_local(k)) == k`` wherever every tap touches the
-    input. (The projection in the *parameter* space of local kernels, ignoring
-    that padding taps are inert, would be ``kernel.mean(axis=range(n))``; it
-    differs only where taps fall on padding.)
+    The mean is taken as ``r + mean(x - r)`` (``r`` the tap's entry at its first valid
+    position), so ``local_to_conv(conv_to_local(k)) == k`` **bit for bit** wherever
+    every tap touches the input and taps do not alias. A non-finite entry makes its
+    channel pair NaN at every tap. (The projection in the *parameter* space of local
+    kernels, ignoring that padding taps are inert, would be
+    ``kernel.mean(axis=range(n))``; it differs only where taps fall on padding.)
 
     Args:
       kernel: local kernel ``(*out_spatial, *kernel_size, C_in, C_out)``.
@@ -95,6 +97,8 @@ def _conv_to_local(kernel, geom: Geometry, groups: int):
 
 @functools.partial(jax.jit, static_argnames=("geom", "groups"))
 def _local_to_conv(kernel, geom: Geometry, groups: int):
+    if not aliased(geom):  # the mean over valid positions, exact when the entries are equal
+        return diag_groups(tied_mean_local(as_float(kernel), geom), groups)
     # (G⁺ ⊗ I) Aᵀ B L  with  Aᵀ B L = sum_p G_p L_p.
     t = apply_gram_local(as_float(kernel), geom, pinv=False)
     t = t.sum(axis=tuple(range(geom.ndim)))

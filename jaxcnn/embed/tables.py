@@ -28,7 +28,8 @@ from jax import lax
 from jaxcnn import validation
 from jaxcnn.validation import Geometry
 
-__all__ = ["aliased", "diag_groups", "einsum", "expand_groups", "grams", "letters", "selection"]
+__all__ = ["aliased", "diag_groups", "einsum", "expand_groups", "grams", "letters", "selection",
+           "taps"]
 
 
 _HI = lax.Precision.HIGHEST
@@ -52,6 +53,25 @@ def selection(geom: Geometry) -> tuple[np.ndarray, ...]:
         oo, pp = np.broadcast_to(o, pos.shape), np.broadcast_to(p, pos.shape)
         np.add.at(sel, (oo[valid], pos[valid], pp[valid]), 1)
         out.append(sel)
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=256)
+def taps(geom: Geometry) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
+    """Per-dim gather tables of the tied entries (for geometries without aliasing).
+
+    Returns one ``(index, valid, first)`` per spatial dim: ``index[o, p]`` (int32) is
+    the input position read by tap ``o`` of output position ``p`` (clipped into range
+    where it falls on padding), ``valid[o, p]`` whether it reads real input, and
+    ``first[o]`` (int32) the first position ``p`` at which tap ``o`` reads real input
+    (``0`` for a tap that never does).
+    """
+    out = []
+    for s in selection(geom):
+        valid = s.any(axis=1)  # (k, n_out)
+        index = np.argmax(s, axis=1).astype(np.int32)  # 0 where not valid
+        first = np.argmax(valid, axis=1).astype(np.int32)
+        out.append((index, valid, first))
     return tuple(out)
 
 
