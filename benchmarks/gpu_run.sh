@@ -2,7 +2,8 @@
 # The whole GPU measurement of issue 15 as one script (< 8 min on an H100/H200):
 #   1. kernels vs lax (= cuDNN): conv fwd+bwd at the ResNet shapes (batch 128) and the
 #      S-CONV first layer, float32 + bfloat16; local_conv; extract_patches; memory;
-#   2. the MNIST-1D CNN recipe through train_seeds with 1, 8 and 64 seeds (+ old loop);
+#   2. the MNIST-1D CNN recipe through train_seeds with 1, 8 and 64 seeds (+ the hand-written
+#      lax.scan floor);
 #   3. Neyshabur's S-FC alpha=150 beta-LASSO step at 32x32x3, batch 512, bf16 + f32,
 #      MFU against the measured bf16 matmul peak, projected 400/4000-epoch wall time.
 # Everything lands in OUT/ and is merged into OUT/gpu_results.json.

@@ -1,45 +1,42 @@
-"""Runs every experiment at one preset, in order, into one output folder.
+"""Runs every study at one preset, in order, into one output folder.
 
     python -m experiments.all --preset default --out results --overwrite      # `make figures`
     python -m experiments.all --preset smoke --out results/smoke --overwrite  # `make smoke`
 
-Order: equivalence, learn_conv, mnist1d_table, nlgp_localization, ecnn,
-sample_efficiency. Each is called in-process as ``experiments.NAME.main(argv)`` with
-``--preset``, ``--out``, ``--seed`` and, where given, ``--devices``, ``--no-progress``,
-``--resume`` and ``--overwrite`` passed through (``equivalence`` has no presets and gets
-only ``--out``, ``--seed`` and ``--overwrite``); each uses its own default dataset. A
-module that is missing (not written yet) or fails is reported and skipped, the others
-still run; the exit status is 1 if any experiment failed or was missing, else 0. An
-experiment whose results JSON is already in ``--out`` refuses to run (its status: exit
-status 2) unless ``--resume`` or ``--overwrite`` is given. ``--only a,b`` / ``--skip a,b``
-pick a subset.
-Writes ``OUT/all.json`` with the status and wall time of every experiment.
+The studies and their order are those of :mod:`experiments.registry` (equivalence,
+learn_conv, mnist1d_table, nlgp_localization, ecnn, sample_efficiency, then any joined
+through ``JAXCNN_STUDIES``). Each is called in-process as its ``main(argv)``
+(``experiments.NAME.run.main``) with ``--preset``, ``--out``, ``--seed`` and, where given,
+``--devices``, ``--no-progress``, ``--resume`` and ``--overwrite`` passed through (a study
+without presets, such as ``equivalence``, gets only ``--out``, ``--seed`` and
+``--overwrite``); each uses its own default dataset. A study whose module is missing (not
+written yet) or that fails is reported and skipped, the others still run; the exit
+status is 1 if any study failed or was missing, else 0. A study whose results JSON is
+already in ``--out`` refuses to run (its status: exit status 2) unless ``--resume`` or
+``--overwrite`` is given. ``--only a,b`` / ``--skip a,b`` pick a subset.
+Writes ``OUT/all.json`` with the status and wall time of every study.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 import traceback
 
-from experiments.cli import CLIError, RunOptions, build_parser, cli_main
-from experiments.lib.outputs import write_results
+from experiments import registry
+from experiments.harness.cli import CLIError, RunOptions, build_parser, cli_main
+from experiments.harness.outputs import write_results
 
 NAME = "all"
-#: Every experiment, in run order.
-EXPERIMENTS = ("equivalence", "learn_conv", "mnist1d_table", "nlgp_localization", "ecnn",
-               "sample_efficiency")
-#: Experiments without ``--preset`` / ``--devices`` / ``--resume`` / ``--no-progress``.
-NO_PRESET = ("equivalence",)
 
 
 def experiment_argv(name: str, options: RunOptions) -> list[str]:
-    """The command line passed to ``experiments.<name>.main``."""
+    """The command line passed to the ``main`` of the study ``name``."""
     argv = ["--out", str(options.out), "--seed", str(options.seed)]
     if options.overwrite:
         argv.append("--overwrite")
-    if name in NO_PRESET:
+    study = registry.study(name)
+    if study is not None and not study.presets:
         return argv
     argv += ["--preset", options.preset]
     if options.devices is not None:
@@ -52,37 +49,39 @@ def experiment_argv(name: str, options: RunOptions) -> list[str]:
 
 
 def select(options: RunOptions) -> list[str]:
-    """The experiments to run (``--only`` / ``--skip``), in :data:`EXPERIMENTS` order."""
+    """The studies to run (``--only`` / ``--skip``), in registry order."""
+    every = [s.name for s in registry.studies()]
+
     def names(text, flag):
         chosen = [s.strip() for s in text.split(",") if s.strip()]
-        unknown = [s for s in chosen if s not in EXPERIMENTS]
+        unknown = [s for s in chosen if s not in every]
         if unknown:
-            raise CLIError(f"{flag}: expected names from {', '.join(EXPERIMENTS)}, "
+            raise CLIError(f"{flag}: expected names from {', '.join(every)}, "
                            f"got {', '.join(unknown)}")
         return chosen
 
     only, skip = options.extra.get("only"), options.extra.get("skip")
-    chosen = names(only, "--only") if only else list(EXPERIMENTS)
+    chosen = names(only, "--only") if only else every
     skipped = names(skip, "--skip") if skip else []
-    return [e for e in EXPERIMENTS if e in chosen and e not in skipped]
+    return [e for e in every if e in chosen and e not in skipped]
 
 
 def run_one(name: str, argv: list[str]) -> dict:
-    """Imports and runs one experiment; never raises (the status says what happened)."""
+    """Imports and runs one study; never raises (the status says what happened)."""
     t0 = time.perf_counter()
+    study = registry.study(name) or registry.Study(name)
+    run_module = study.resolve(study.run)
     try:
-        module = importlib.import_module(f"experiments.{name}")
+        main = study.main()
     except ModuleNotFoundError as e:
-        if e.name not in (f"experiments.{name}", "experiments"):
+        if e.name is None or not run_module.startswith(e.name):
             raise
-        print(f"all: experiments.{name} is missing (not written yet?); skipped",
-              file=sys.stderr)
+        print(f"all: {e.name} is missing (not written yet?); skipped", file=sys.stderr)
         return {"name": name, "status": "missing", "argv": argv, "wall_time": 0.0}
-    main = getattr(module, "main", None)
-    if main is None:
-        print(f"all: experiments.{name} has no main(argv); skipped", file=sys.stderr)
+    except AttributeError:
+        print(f"all: {run_module} has no main(argv); skipped", file=sys.stderr)
         return {"name": name, "status": "missing", "argv": argv, "wall_time": 0.0}
-    print(f"\n=== {name}: python -m experiments.{name} {' '.join(argv)}", flush=True)
+    print(f"\n=== {name}: python -m {study.module} {' '.join(argv)}", flush=True)
     status = "ok"
     try:
         main(argv)
@@ -98,13 +97,13 @@ def run_one(name: str, argv: list[str]) -> dict:
 
 
 def run(options: RunOptions) -> dict:
-    """Runs the selected experiments; exits with status 1 if any did not succeed."""
+    """Runs the selected studies; exits with status 1 if any did not succeed."""
     t0 = time.perf_counter()
     names = select(options)
     summary = [run_one(name, experiment_argv(name, options)) for name in names]
     results = {"experiment": NAME, "preset": options.preset, "seed": options.seed,
                "experiments": summary, "wall_time": time.perf_counter() - t0}
-    path = write_results(options, results, NAME, figures=False)
+    path = write_results(options, results, NAME)
     print(f"\nall ({options.preset} preset, {results['wall_time']:.0f}s):")
     for s in summary:
         print(f"  {s['name']:18s} {s['status']} ({s['wall_time']:.0f}s)")
@@ -118,9 +117,9 @@ def run(options: RunOptions) -> dict:
 def main(argv=None):
     """CLI entry point: ``python -m experiments.all [flags]``."""
     parser = build_parser(NAME, __doc__.splitlines()[0], datasets=None)
-    parser.add_argument("--only", default=None, help="comma-separated experiments to run")
-    parser.add_argument("--skip", default=None, help="comma-separated experiments to skip")
-    return cli_main(run, parser, argv)
+    parser.add_argument("--only", default=None, help="comma-separated studies to run")
+    parser.add_argument("--skip", default=None, help="comma-separated studies to skip")
+    return cli_main(run, parser, argv, resumable=False)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,30 @@
-"""Re-draws an experiment's figures from its results JSON alone.
+"""Re-draws a study's figures from its results JSON alone.
 
     python -m experiments.plot RESULTS.json [--out DIR]
 
-Reads ``RESULTS.json`` (written by ``python -m experiments.NAME``), picks the figure
-module of its ``"experiment"`` (:mod:`experiments.figures`) and writes the PNG figures
-into ``DIR`` (default: the JSON's folder), the same pixels the run itself drew. Problems
-(a missing or unreadable file, an experiment without figures) print one line on stderr
-and exit with status 2.
+Reads ``RESULTS.json`` (written by ``python -m experiments.NAME``), looks its
+``"experiment"`` up in :mod:`experiments.registry` and calls that study's
+``figures.draw``, which writes the PNG figures into ``DIR`` (default: the JSON's folder),
+the same pixels the run itself drew. Problems (a missing or unreadable file, a study
+without figures, an ``--out`` that is a file or cannot be written: checked before
+anything is drawn) print one line on stderr and exit with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from experiments.cli import CLIError
+from jaxcnn.io import read_json
 
-__all__ = ["build_parser", "main", "replot"]
+from experiments import registry
+from experiments.harness.errors import CLIError
+from experiments.harness.locations import check_output_dir
+
+__all__ = ["build_parser", "figure_function", "main", "replot"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,26 +37,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def figure_function(results: Mapping[str, Any]):
+    """The ``draw(results, out_dir)`` of the study named by ``results["experiment"]``.
+
+    Raises:
+      CLIError: ``results`` names no study, or one without figures.
+    """
+    name = results.get("experiment") if isinstance(results, Mapping) else None
+    if not isinstance(name, str) or not name.isidentifier():
+        raise CLIError(f"RESULTS.json: results['experiment']: expected the name of a study, "
+                       f"got {name!r}")
+    found = registry.study(name)
+    draw = None if found is None else found.draw()
+    if draw is None:
+        known = [s.name for s in registry.studies() if s.figures is not None]
+        raise CLIError(f"RESULTS.json: results['experiment']: expected a study with figures "
+                       f"({', '.join(known)}), got {name!r}")
+    return draw
+
+
 def replot(results_path: str | Path, out_dir: str | Path | None = None) -> dict[str, str]:
     """Draws the figures of ``results_path`` into ``out_dir``; ``{file name: path}``.
 
     Raises:
-      CLIError: the file cannot be read as JSON, or its experiment has no figures.
+      CLIError: the file cannot be read as JSON, its study has no figures, or ``out_dir``
+        cannot be written (checked before drawing).
     """
-    from experiments import figures
-    from jaxcnn.io import read_json
-
     path = Path(results_path)
+    out = path.parent if out_dir is None else Path(out_dir)
     try:
         results = read_json(path)
     except (OSError, ValueError) as e:
         raise CLIError(f"RESULTS.json: expected a readable results file, got {str(path)!r} "
                        f"({' '.join(str(e).split())})") from None
-    try:
-        module = figures.module_for(results)
-    except ValueError as e:
-        raise CLIError(f"RESULTS.json: {e}") from None
-    return module.draw(results, path.parent if out_dir is None else Path(out_dir))
+    draw = figure_function(results)
+    check_output_dir(out, "--out")
+    return dict(draw(results, out))
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, str]:

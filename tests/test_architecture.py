@@ -72,3 +72,43 @@ def test_generic_checks_message(bad, message):
     with pytest.raises(ValueError) as e:
         bad(validation)
     assert str(e.value) == message
+
+
+def test_experiments_layering_and_cycles_can_fail(tmp_path, monkeypatch):
+    # A planted experiments tree: the harness importing a study, a study importing another
+    # study and the registry, a stray top-level module, and a cycle inside the harness.
+    root = tmp_path / "experiments"
+    for folder in ("harness", "alpha", "beta"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "__init__.py").write_text("")
+    (root / "__init__.py").write_text("")
+    (root / "registry.py").write_text("from experiments.harness import cli\n")
+    (root / "harness" / "cli.py").write_text(
+        "from experiments.harness.overrides import parse\n"
+        "def later():\n    from experiments.alpha import tables\n")
+    (root / "harness" / "overrides.py").write_text(
+        "def parse():\n    from experiments.harness.cli import later\n")
+    (root / "alpha" / "run.py").write_text(
+        "from experiments.harness import cli\nfrom . import tables\n"
+        "from experiments.beta.tables import rows\nfrom experiments import registry\n")
+    (root / "alpha" / "tables.py").write_text("")
+    (root / "beta" / "tables.py").write_text("rows = 1\n")
+    (root / "stray.py").write_text("")
+    monkeypatch.setattr(architecture, "ROOT", tmp_path)
+    assert architecture.experiment_layer_violations() == [
+        "experiments/alpha/run.py:3: study alpha imports experiments.beta.tables",
+        "experiments/alpha/run.py:4: study alpha imports experiments.registry",
+        "experiments/harness/cli.py:3: harness imports experiments.alpha.tables",
+        "experiments/stray.py: module 'stray' is not the harness, a study folder or one of "
+        "the commands ('__init__', 'registry', 'all', 'report', 'plot')",
+    ]
+    assert architecture.import_cycles() == [
+        "experiments.harness.cli <-> experiments.harness.overrides"]
+    # the same tree without the planted problems is clean
+    (root / "harness" / "cli.py").write_text("from experiments.harness.overrides import parse\n")
+    (root / "harness" / "overrides.py").write_text("def parse():\n    pass\n")
+    (root / "alpha" / "run.py").write_text("from experiments.harness import cli\n"
+                                           "from . import tables\n")
+    (root / "stray.py").unlink()
+    assert architecture.experiment_layer_violations() == []
+    assert architecture.import_cycles() == []

@@ -22,7 +22,7 @@ def test_gpu_run_script_tiny_writes_one_json(tmp_path):
         assert result["status"][part]["rc"] == 0, (part, proc.stdout[-3000:])
         assert result["parts"][part] is not None, part
     rows = {r["case"]: r for r in result["parts"]["train"]["rows"]}
-    assert {"cnn-old", "cnn-train", "cnn-seeds-1", "cnn-seeds-2", "cnn-sequential-2"} <= set(rows)
+    assert {"cnn-floor", "cnn-train", "cnn-seeds-1", "cnn-seeds-2", "cnn-sequential-2"} <= set(rows)
     assert all(r["steady_ms_per_step"] > 0 and r["gflops"] > 0 for r in rows.values())
     sfc = {r["dtype"]: r for r in result["parts"]["sfc"]["rows"]}
     assert set(sfc) == {"bfloat16", "float32"}

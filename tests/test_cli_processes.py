@@ -13,8 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments import (ecnn, equivalence, learn_conv, mnist1d_table, nlgp_localization,
-                         sample_efficiency)
+from experiments.ecnn import run as ecnn
+from experiments.equivalence import run as equivalence
+from experiments.learn_conv import run as learn_conv
+from experiments.mnist1d_table import run as mnist1d_table
+from experiments.nlgp_localization import run as nlgp_localization
+from experiments.sample_efficiency import run as sample_efficiency
 from jaxcnn.train import distributed
 
 MODULES = [learn_conv, mnist1d_table, sample_efficiency, ecnn, nlgp_localization, equivalence]

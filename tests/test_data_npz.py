@@ -8,8 +8,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from experiments.common import CLIError, DATASETS, FILE_DATASETS, load_data, validate_args
 from jaxcnn import data
+
+from experiments.harness.cli import DATASETS, FILE_DATASETS, validate_args
+from experiments.harness.datasets import load_data
+from experiments.harness.errors import CLIError
 
 
 def _arrays(rng=None, *, n_train=6, n_test=4, shape=(5, 3, 2), classes=3):

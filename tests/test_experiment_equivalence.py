@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from experiments import equivalence
+from experiments.equivalence import run as equivalence
 
 
 def test_equivalence_demo_agrees_and_writes_json(tmp_path, capsys):

@@ -15,10 +15,14 @@ import numpy as np
 import pytest
 
 from experiments import all as all_experiments
-from experiments import learn_conv, sample_efficiency
-from experiments.cli import RunOptions
-from experiments.configs.learn_conv import PRESETS as LC_PRESETS
-from experiments.configs.sample_efficiency import PRESETS as SE_PRESETS
+from experiments.harness.cli import RunOptions
+from experiments.harness.tables import format_table
+from experiments.learn_conv import run as learn_conv
+from experiments.learn_conv import tables as learn_conv_tables
+from experiments.learn_conv.config import PRESETS as LC_PRESETS
+from experiments.sample_efficiency import run as sample_efficiency
+from experiments.sample_efficiency import tables as sample_efficiency_tables
+from experiments.sample_efficiency.config import PRESETS as SE_PRESETS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -128,11 +132,11 @@ def test_learn_conv_smoke_figures(learn_conv_out):
 def test_learn_conv_smoke_prints_table(capsys, tmp_path, learn_conv_out):
     # reuse the fixture's run for the output check of a fresh, quick variant: table rows
     _, returned = learn_conv_out
-    rows = learn_conv.table_rows(returned["models"])
+    rows = learn_conv_tables.table_rows(returned["models"])
     assert [r["model"] for r in rows] == [m["label"] for m in returned["models"]]
-    text = learn_conv.format_table(rows)
+    text = format_table(rows)
     assert "test accuracy" in text and "locality" in text and "IPR" in text
-    tables = learn_conv.report_tables(returned)
+    tables = learn_conv_tables.report_tables(returned)
     assert set(tables) == {"learn_conv.main", "learn_conv.comparisons"}
     assert tables["learn_conv.main"] == text and "±" in text
     assert "95% CI" in tables["learn_conv.comparisons"]
@@ -154,9 +158,9 @@ def test_sample_efficiency_smoke(tmp_path):
         assert r["seeds"] == list(range(cfg.seeds)) and len(r["per_seed"]) == cfg.seeds
         assert r["test_acc"]["n"] == cfg.seeds
     comps = saved["comparisons"]
-    assert {(c["a"], c["b"]) for c in comps} == set(sample_efficiency.COMPARISONS)
+    assert {(c["a"], c["b"]) for c in comps} == set(sample_efficiency_tables.COMPARISONS)
     assert all(c["diff"]["n"] == cfg.seeds for c in comps)
-    assert set(sample_efficiency.report_tables(saved)) == {
+    assert set(sample_efficiency_tables.report_tables(saved)) == {
         "sample_efficiency.natural", "sample_efficiency.natural.comparisons",
         "sample_efficiency.shuffled", "sample_efficiency.shuffled.comparisons"}
     steps = {r["steps"] for r in saved["runs"]}
@@ -311,7 +315,7 @@ def test_npz_dataset_runs_end_to_end(module, tmp_path):
     else:
         argv += ["--models", "s-conv,s-fc-blasso"]
     module.main(argv)
-    stem = learn_conv.results_stem("npz") if module is learn_conv else module.NAME
+    stem = learn_conv_tables.results_stem("npz") if module is learn_conv else module.NAME
     res = json.loads((out / f"{stem}.json").read_text())
     assert res["dataset"] == "npz" and res["config"]["num_classes"] == 3
     assert res["config"]["in_shape"] == [12, 1] and res["config"]["epochs"] == 1
@@ -353,7 +357,7 @@ def test_mnist_digits_smoke(module, dataset, tmp_path):
     if module is sample_efficiency:  # it runs the shuffled order itself
         argv += ["--set", "sizes=(128,)", "--set", "models=s-conv,s-fc-blasso"]
     module.main(argv)
-    stem = learn_conv.results_stem(dataset) if module is learn_conv else module.NAME
+    stem = learn_conv_tables.results_stem(dataset) if module is learn_conv else module.NAME
     res = json.loads((tmp_path / f"{stem}.json").read_text())
     assert res["config"]["in_shape"] == [28, 28, 1] and res["config"]["num_classes"] == 10
     assert res["config"]["kernel_size"] == 9  # KERNEL_SIZES["mnist"], as for CIFAR
@@ -361,7 +365,7 @@ def test_mnist_digits_smoke(module, dataset, tmp_path):
         by_key = {m["key"]: m for m in res["models"]}
         assert by_key["s-conv"]["first_layer"]["window"] == [9, 9]
         assert by_key["s-conv"]["stats"]["locality"]["mean"] > 0.99
-        assert set(learn_conv.report_tables(res)) >= {f"{stem}.main"}
+        assert set(learn_conv_tables.report_tables(res)) >= {f"{stem}.main"}
         for name in res["figures"]:
             assert name.startswith(stem + "_")
             _check_png(tmp_path / name)

@@ -4,7 +4,7 @@ Each smoke preset runs in-process through ``main([...])``; the JSON it writes is
 (keys, types, finite values, curve lengths; for nlgp / ecnn: seeds, per-seed lists of
 length n, summaries and ordered paired-difference intervals, ``report_tables`` keys) and
 its PNG figures must be valid PNG files, and (ecnn, nlgp_localization) the figures drawn
-again from the JSON alone (``experiments.figures.NAME.draw``) must equal the run's pixel
+again from the JSON alone (``experiments.NAME.figures.draw``) must equal the run's pixel
 for pixel. A bad ``--preset`` must exit with status 2 and one stderr line naming
 ``--preset``.
 """
@@ -12,6 +12,7 @@ for pixel. A bad ``--preset`` must exit with status 2 and one stderr line naming
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 import math
@@ -19,7 +20,16 @@ import math
 import numpy as np
 import pytest
 
-from experiments import ecnn, mnist1d_table, nlgp_localization
+from experiments.ecnn import run as ecnn
+from experiments.mnist1d_table import run as mnist1d_table
+from experiments.nlgp_localization import run as nlgp_localization
+from experiments.nlgp_localization.model import input_dim
+from experiments.nlgp_localization.online import checkpoint_chunks, train_online
+
+
+def _part(module, part):
+    """The study module ``experiments.<study>.<part>`` of a study's run module."""
+    return importlib.import_module(f"experiments.{module.NAME}.{part}")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -122,7 +132,7 @@ def _assert_diff(d, n):
 
 
 def _assert_tables(module, res, keys):
-    tables = module.report_tables(res)
+    tables = _part(module, "tables").report_tables(res)
     assert sorted(tables) == sorted(keys)
     for text in tables.values():
         lines = text.splitlines()
@@ -162,8 +172,8 @@ def _seeded_smoke(smoke_run, module):
 
 def test_nlgp_localization_smoke(smoke_run):
     tmp_path, printed, res, cfg, n = _seeded_smoke(smoke_run, nlgp_localization)
-    n_points = len(nlgp_localization.checkpoint_chunks(cfg, cfg.time_max)) + 1
-    d = nlgp_localization.input_dim(cfg)
+    n_points = len(checkpoint_chunks(cfg, cfg.time_max)) + 1
+    d = input_dim(cfg)
     for name in ("nlgp", "gp"):
         cur = res["curves"][name]
         assert len(cur["t"]) == n_points
@@ -225,10 +235,8 @@ def test_nlgp_localization_replica_is_the_single_run():
 
     cfg = nlgp_localization.PRESETS["smoke"]
     keys = jax.vmap(jax.random.key)(jax.numpy.arange(3))
-    both = nlgp_localization.train_online(cfg, keys, gain=3.0, gaussian=False,
-                                          time_max=10.0)
-    alone = nlgp_localization.train_online(cfg, keys[2:], gain=3.0, gaussian=False,
-                                           time_max=10.0, seeds=[2])
+    both = train_online(cfg, keys, gain=3.0, gaussian=False, time_max=10.0)
+    alone = train_online(cfg, keys[2:], gain=3.0, gaussian=False, time_max=10.0, seeds=[2])
     assert alone["per_seed"][0]["seed"] == both["per_seed"][2]["seed"] == 2
     assert alone["per_seed"][0]["ipr_mean"] == pytest.approx(both["per_seed"][2]["ipr_mean"],
                                                              rel=1e-4)
@@ -288,17 +296,15 @@ def test_ecnn_smoke(smoke_run):
                          ids=["ecnn", "nlgp_localization"])
 def test_figures_are_redrawn_from_the_json_alone(module, smoke_run, tmp_path):
     """``draw(json.load(...), other_dir)`` writes the run's very PNGs (pixel-equal)."""
-    import importlib
-
     from matplotlib.image import imread
 
-    from experiments import figures
+    from experiments.plot import figure_function
 
     out, _ = smoke_run(module)
     with open(out / f"{module.NAME}.json") as f:
         results = json.load(f)
-    drawer = importlib.import_module(f"experiments.figures.{module.NAME}")
-    assert figures.module_for(results) is drawer
+    drawer = _part(module, "figures")
+    assert figure_function(results) is drawer.draw
     written = drawer.draw(results, tmp_path)
     run_pngs = sorted(p.name for p in out.glob("*.png"))
     assert run_pngs and sorted(written) == run_pngs == sorted(results["figures"])

@@ -15,9 +15,13 @@ import json
 import pytest
 from conftest import results_numbers
 
-from experiments import (ecnn, equivalence, learn_conv, mnist1d_table, nlgp_localization,
-                         sample_efficiency)
-from experiments.cli import RunOptions
+from experiments.ecnn import run as ecnn
+from experiments.equivalence import run as equivalence
+from experiments.learn_conv import run as learn_conv
+from experiments.mnist1d_table import run as mnist1d_table
+from experiments.nlgp_localization import run as nlgp_localization
+from experiments.sample_efficiency import run as sample_efficiency
+from experiments.harness.cli import RunOptions
 
 MODULES = {"learn_conv": learn_conv, "mnist1d_table": mnist1d_table,
            "sample_efficiency": sample_efficiency, "ecnn": ecnn,
@@ -142,7 +146,7 @@ def test_ecnn_resume_is_identical(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_nlgp_localization_resume_is_identical(tmp_path, monkeypatch):
-    from experiments import nlgp_online  # the online-SGD runs save their state there
+    from experiments.nlgp_localization import online as nlgp_online  # saves the run states
 
     # the 3rd state file written: inside the NLGP main run, after its second log
     argv = ["--preset", "smoke", "--no-progress"]

@@ -15,8 +15,11 @@ import json
 import pytest
 from conftest import results_numbers
 
-from experiments import learn_conv, mnist1d_table, sample_efficiency
 from jaxcnn.train import checkpoint
+
+from experiments.learn_conv import run as learn_conv
+from experiments.mnist1d_table import run as mnist1d_table
+from experiments.sample_efficiency import run as sample_efficiency
 
 CASES = {
     "learn_conv": (learn_conv, ["--preset", "smoke", "--seeds", "2", "--set",

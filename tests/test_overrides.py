@@ -1,7 +1,8 @@
-"""Tests for experiments.overrides.apply_overrides (``--set NAME=VALUE``).
+"""Tests for experiments.harness.overrides.apply_overrides (``--set NAME=VALUE``).
 
-Type coverage on a small local dataclass; then every real preset dataclass of
-``experiments/configs`` (their own ``__post_init__`` checks must surface as one line).
+Type coverage on a small local dataclass; then every real preset dataclass (each study's
+``experiments/<study>/config.py``; their own ``__post_init__`` checks must surface as one
+line).
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from typing import Literal, Optional
 
 import pytest
 
-from experiments.common import CLIError
-from experiments.configs import ecnn, learn_conv, mnist1d_table, nlgp_localization
-from experiments.configs import sample_efficiency
-from experiments.overrides import apply_overrides
+from experiments.ecnn import config as ecnn
+from experiments.harness.errors import CLIError
+from experiments.harness.overrides import apply_overrides
+from experiments.learn_conv import config as learn_conv
+from experiments.mnist1d_table import config as mnist1d_table
+from experiments.nlgp_localization import config as nlgp_localization
+from experiments.sample_efficiency import config as sample_efficiency
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_MODULES = (learn_conv, mnist1d_table, sample_efficiency, ecnn, nlgp_localization)

@@ -17,7 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import figures, learn_conv, mnist1d_table, plot, sample_efficiency
+from experiments import plot
+from experiments.learn_conv import figures as learn_conv_figures
+from experiments.learn_conv import run as learn_conv
+from experiments.mnist1d_table import run as mnist1d_table
+from experiments.sample_efficiency import run as sample_efficiency
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,7 +96,8 @@ def test_learn_conv_json_holds_the_receptive_fields(results_of):
         assert np.all(np.any(w != 0, axis=1))  # shown units are alive
     # without the data (results of an older run) the other figures are still drawn
     older = {k: v for k, v in results.items() if k != "receptive_fields"}
-    assert "learn_conv_receptive_fields.png" not in figures.module_for(older).draw(
+    assert plot.figure_function(older) is learn_conv_figures.draw
+    assert "learn_conv_receptive_fields.png" not in learn_conv_figures.draw(
         older, results_path.parent / "older")
 
 
@@ -106,3 +111,19 @@ def test_plot_refuses_a_file_without_figures(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "RESULTS.json:" in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.json"]
+
+
+def test_plot_refuses_an_out_that_is_a_file_before_drawing(results_of, tmp_path, capsys):
+    results_path = results_of("mnist1d_table")
+    taken = tmp_path / "figures.png"
+    taken.write_bytes(b"not a folder")
+    for out, why in ((taken, "an existing file"), (taken / "sub", "below the file")):
+        with pytest.raises(SystemExit) as exc:
+            plot.main([str(results_path), "--out", str(out)])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(
+            "python -m experiments.plot: error: --out: expected a folder"), err
+        assert f"got {str(out)!r}, {why}" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figures.png"]
+    assert taken.read_bytes() == b"not a folder"

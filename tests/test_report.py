@@ -1,6 +1,7 @@
-"""Tests for experiments.report (README tables from results JSON) and experiments.provenance.
+"""Tests for experiments.report (README tables from results JSON) and
+experiments.harness.provenance.
 
-A fake experiment module is registered through a monkeypatched ``report.REGISTRY``; every
+A fake study is registered through a monkeypatched ``experiments.registry.STUDIES``; every
 file lives under ``tmp_path``. ``test_repository_readme_is_up_to_date`` checks the real
 README against the real docs/results once that folder holds JSON.
 """
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from experiments import provenance as P
+from experiments import registry
 from experiments import report as R
+from experiments.harness import provenance as P
 
 PROV = {
     "git_commit": "0123456789abcdef0123456789abcdef01234567",
@@ -59,11 +61,12 @@ def repo(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, module.__name__, module)
     no_tables = types.ModuleType("fake_experiment_without_tables")
     monkeypatch.setitem(sys.modules, no_tables.__name__, no_tables)
-    monkeypatch.setattr(R, "REGISTRY", {
-        "fake": module.__name__,
-        "absent": "fake_experiment_not_installed",
-        "bare": no_tables.__name__,
-    })
+    monkeypatch.delenv(registry.ENV, raising=False)
+    monkeypatch.setattr(registry, "STUDIES", (
+        registry.Study("fake", tables=module.__name__),
+        registry.Study("absent", tables="fake_experiment_not_installed"),
+        registry.Study("bare", tables=no_tables.__name__),
+    ))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "docs" / "results").mkdir(parents=True)
     (tmp_path / "docs" / "results" / "fake.json").write_text(
@@ -226,6 +229,27 @@ def test_refresh_errors(repo, capsys):
         _main("--refresh", "empty", "--check")
 
 
+def test_output_locations_are_checked_before_anything_is_written(repo, capsys):
+    run = repo / "run"
+    run.mkdir()
+    (run / "fake.json").write_text(json.dumps({"acc": {"cnn": 50.0}, "provenance": PROV}))
+    (run / "fake_curves.png").write_bytes(b"\x89PNG fake")
+    (repo / "taken").write_text("a file")
+    before = (repo / "docs/results/fake.json").read_text()
+    readme = (repo / "README.md").read_text()
+    assert _main("--refresh", "run", "--figures", "taken/figures") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["report: error: --figures: expected a folder (existing, or one that can be "
+                   "created) that is writable, got 'taken/figures', below the file "
+                   f"{str(repo / 'taken')!r}"], err
+    assert (repo / "docs/results/fake.json").read_text() == before  # nothing copied
+    assert R.main(["--readme", "docs", "--results", "docs/results"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["report: error: --readme: expected a writable file, got 'docs', a "
+                   "folder"], err
+    assert (repo / "README.md").read_text() == readme
+
+
 @pytest.mark.parametrize("n", [201, 1000, 12345])
 def test_shrink_curves_keeps_first_last_and_length(n):
     values = list(range(n))
@@ -243,9 +267,9 @@ def test_shrink_curves_keeps_first_last_and_length(n):
 
 
 def test_docstring_examples():
-    from experiments import report_readme, report_refresh
+    from experiments.harness import readme, refresh, render
 
-    for module in (R, report_readme, report_refresh, P):
+    for module in (render, readme, refresh, P, registry):
         result = doctest.testmod(module, raise_on_error=False)
         assert result.attempted >= 1 and result.failed == 0, module.__name__
 

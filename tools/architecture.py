@@ -8,7 +8,15 @@
   ``"<argument>: expected ..., got ..."``: no ``ValueError(...)`` is constructed
   anywhere else;
 * the package is layered as ``docs/design.md`` says (:data:`LAYERS`): a ``jaxcnn``
-  subpackage or module imports only the ones its row allows, so nothing imports upward.
+  subpackage or module imports only the ones its row allows, so nothing imports upward;
+* ``experiments`` is layered too (:data:`EXPERIMENT_LAYERS`): the harness
+  (``experiments/harness/``) imports nothing else of ``experiments``, a study (any other
+  folder, ``experiments/<study>/``) imports the harness and itself only — never another
+  study, the registry or a command — and the commands (``registry``, ``all``, ``report``,
+  ``plot``: the modules directly in ``experiments/``) import the harness and each other,
+  reaching the studies only through the registry's names;
+* no import cycle among the modules of ``experiments`` (any import, also inside a
+  function, counts).
 
 Run ``python tools/architecture.py`` for the report (the largest modules and
 functions, and every violation); ``tests/test_architecture.py`` asserts it is clean.
@@ -37,6 +45,13 @@ LAYERS = {
     "metrics": {"embed", "tree", "validation"}, "optim": {"tree", "validation"},
     "data": {"validation"}, "stats": {"validation"}, "train": {"io", "tree", "validation"},
 }
+#: The roles of ``experiments``' modules -> the roles each may import (``"study"``: its own
+#: study only). The harness is the folder :data:`HARNESS`, the commands are the modules
+#: :data:`COMMANDS` directly in ``experiments/``, every other folder is a study.
+EXPERIMENT_LAYERS = {"harness": {"harness"}, "study": {"harness", "study"},
+                     "command": {"harness", "command"}}
+HARNESS = "harness"
+COMMANDS = ("__init__", "registry", "all", "report", "plot")
 
 
 def python_files(packages=PACKAGES) -> list[Path]:
@@ -147,6 +162,99 @@ def layer_violations() -> list[str]:
     return found
 
 
+def _module_name(path: Path) -> str:
+    parts = path.with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """``(line, module)`` of every import in ``path``, relative ones resolved; for ``from M
+    import n`` the module ``M.n`` when that is a module of the tree, else ``M``."""
+    package = _module_name(path) if path.name == "__init__.py" else \
+        ".".join(path.with_suffix("").parts[:-1])
+    found = []
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(up + ([base] if base else []))
+            for a in node.names:
+                sub = f"{base}.{a.name}"
+                is_module = any((ROOT / Path(*sub.split("."))).with_suffix(s).exists()
+                                for s in (".py", ""))
+                found.append((node.lineno, sub if is_module else base))
+    return list(dict.fromkeys(found))
+
+
+def _experiment_role(module: str) -> tuple[str, str | None]:
+    """``(role, study)`` of a module of ``experiments`` (see :data:`EXPERIMENT_LAYERS`)."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "command", None
+    if parts[1] == HARNESS:
+        return "harness", None
+    is_package = (ROOT / "experiments" / parts[1]).is_dir()
+    if len(parts) == 2 and not is_package:
+        return ("command", None) if parts[1] in COMMANDS else ("unknown", None)
+    return "study", parts[1]
+
+
+def experiment_layer_violations() -> list[str]:
+    """Every import inside ``experiments`` that :data:`EXPERIMENT_LAYERS` does not allow."""
+    found = []
+    for p in python_files(("experiments",)):
+        role, study = _experiment_role(_module_name(p))
+        if role == "unknown":
+            found.append(f"{p}: module {p.stem!r} is not the harness, a study folder or one "
+                         f"of the commands {COMMANDS}")
+            continue
+        for line, target in _imports(p):
+            if target.split(".")[0] != "experiments" or target == "experiments":
+                continue
+            t_role, t_study = _experiment_role(target)
+            if t_role not in EXPERIMENT_LAYERS[role] or (t_role == "study" and t_study != study):
+                who = f"study {study}" if role == "study" else role
+                found.append(f"{p}:{line}: {who} imports {target}")
+    return found
+
+
+def import_cycles(packages=("experiments",)) -> list[str]:
+    """Every cycle of imports among the modules of ``packages`` (Tarjan's strongly
+    connected components of more than one module, or a module importing itself)."""
+    modules = {_module_name(p): p for p in python_files(packages)}
+    graph = {m: sorted({t for _, t in _imports(p) if t in modules}) for m, p in modules.items()}
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in graph[v]:
+                cycles.append(" <-> ".join(sorted(component)))
+
+    for m in sorted(graph):
+        if m not in index:
+            visit(m)
+    return sorted(cycles)
+
+
 def report(top: int = 5) -> str:
     """The report as text: the largest modules and functions, then each violation."""
     mods, funcs = module_sizes(), function_sizes()
@@ -160,6 +268,8 @@ def report(top: int = 5) -> str:
         "underscore imports": underscore_imports(),
         "ValueError not built by jaxcnn.validation.error": value_error_sites(),
         "imports against the layering": layer_violations(),
+        "experiments imports against the layering": experiment_layer_violations(),
+        "import cycles in experiments": import_cycles(),
     }
     for title, items in problems.items():
         lines.append(f"{title}: {len(items)}")

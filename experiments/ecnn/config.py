@@ -1,0 +1,55 @@
+"""Presets of ``experiments.ecnn`` (d'Ascoli, Sagun, Biroli, Bruna 2019: the eCNN).
+
+An S-CONV (one conv layer k=9, alpha channels, stride 2, SAME, BN, ReLU -> FC(24 alpha)
+-> FC(10)) on MNIST-1D is embedded exactly into its S-FC at several relax epochs and
+trained on in FC space for the rest of the budget. One optimizer for all runs: SGD with
+momentum and a constant learning rate, so every run sees the same step size whatever
+its relax time (a fresh momentum buffer after the embedding).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from experiments.harness.config import PresetConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class ECNNConfig(PresetConfig):
+    """Settings of the eCNN experiment.
+
+    Attributes:
+      dataset: ``"mnist1d"`` or ``"mnist1d_shuffled"``.
+      alpha: S-CONV channels (the S-FC first layer is ``40 x 20 alpha``).
+      kernel_size: conv window (9, Neyshabur's S-CONV).
+      epochs: total budget (CNN epochs + FC epochs) of every run.
+      relax_epochs: epochs at which the CNN is embedded (0: an FC net initialised as an
+        embedded random CNN; ``epochs``: the trained CNN itself).
+      batch_size: training batch size.
+      learning_rate: SGD learning rate (constant).
+      momentum: SGD momentum.
+      num_samples: MNIST-1D generator size (``None``: the standard 5000); smoke only.
+      seeds: number of seeds (``--seeds`` overrides): every arm (CNN, each relax epoch,
+        FC from scratch) is trained once per seed, all seeds of an arm in one vmapped
+        program, and every number is reported as mean ± std over seeds.
+    """
+
+    dataset: str = "mnist1d"
+    alpha: int = 8
+    kernel_size: int = 9
+    epochs: int = 40
+    relax_epochs: tuple[int, ...] = (0, 2, 5, 10, 20, 40)
+    batch_size: int = 100
+    learning_rate: float = 0.02
+    momentum: float = 0.9
+    num_samples: int | None = None
+    seeds: int = 5
+
+
+PRESETS = {
+    "smoke": ECNNConfig(alpha=2, epochs=2, relax_epochs=(0, 2), num_samples=1000,
+                        seeds=2),
+    "default": ECNNConfig(),
+    "paper": ECNNConfig(alpha=32, epochs=200, relax_epochs=(0, 5, 10, 20, 50, 100, 200),
+                        seeds=10),
+}

@@ -1,0 +1,108 @@
+"""Statistics and tables of ``experiments.ecnn``, from its results dict (``ecnn.json``).
+
+:func:`comparisons` gives the paired differences stored under ``results["comparisons"]``;
+:func:`report_tables` renders the README tables ``ecnn.main`` and ``ecnn.comparisons``
+(``experiments.report`` calls it on the committed JSON); :func:`print_table` prints them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from jaxcnn import stats
+from jaxcnn.validation import error
+
+from experiments.harness.tables import format_table
+
+__all__ = ["BASELINES", "comparisons", "print_table", "report_tables"]
+
+#: The baselines every eCNN is compared with, in table order.
+BASELINES = ("cnn", "fc_scratch")
+#: Confidence levels are shown in percent.
+PERCENT = 100
+#: Their names in the tables.
+BASELINE_NAMES = {"cnn": "CNN (full budget)", "fc_scratch": "FC from scratch"}
+
+
+def nan_to_none(d: Mapping) -> dict:
+    """JSON has no NaN: a missing interval (one seed) is stored as ``None``."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in d.items()}
+
+
+def comparisons(results: Mapping) -> list[dict]:
+    """Paired differences (over seeds) in final test accuracy, in points.
+
+    One row per relax epoch ``r`` and baseline: ``{"arm": "eCNN relax r", "relax_epoch",
+    "baseline": "cnn" | "fc_scratch", "metric": "test_acc", "mean", "std", "n", "ci_low",
+    "ci_high", "half_width", "confidence"}`` for ``eCNN(r) - baseline`` (95% t interval;
+    ``None`` bounds with one seed).
+
+    Raises:
+      ValueError: a baseline was run on other seeds than the eCNN runs.
+    """
+    rows = []
+    for r in results["relax"]:
+        a = [p["test_acc"] for p in r["per_seed"]]
+        seeds = [p["seed"] for p in r["per_seed"]]
+        for baseline in BASELINES:
+            base = results[baseline]["per_seed"]
+            if [p["seed"] for p in base] != seeds:
+                raise error(baseline, f"the seeds of the eCNN runs {seeds}",
+                            [p["seed"] for p in base])
+            diff = stats.paired_difference(a, [p["test_acc"] for p in base])
+            rows.append({"arm": f"eCNN relax {r['relax_epoch']}",
+                         "relax_epoch": r["relax_epoch"], "baseline": baseline,
+                         "metric": "test_acc", **nan_to_none(diff)})
+    return rows
+
+
+def format_ci(diff: Mapping, **kw) -> str:
+    """:func:`stats.format_ci` of a stored difference (``None`` bounds: no interval)."""
+    return stats.format_ci({k: math.nan if v is None else v for k, v in diff.items()}, **kw)
+
+
+def _main_rows(results: Mapping) -> list[dict]:
+    ms = stats.format_mean_std
+    cnn, scratch = results["cnn"], results["fc_scratch"]
+    rows = [{"run": BASELINE_NAMES["cnn"], "n": cnn["test_acc"]["n"],
+             "test acc %": ms(cnn["test_acc"]), "conv dist (end)": "0"}]
+    for r in results["relax"]:
+        rows.append({"run": f"eCNN relax {r['relax_epoch']}", "n": r["test_acc"]["n"],
+                     "test acc %": ms(r["test_acc"]),
+                     "acc at embed %": ms(r["test_acc_at_embedding"]),
+                     "conv dist (end)": ms(r["final_conv_distance"], digits=3),
+                     "max abs logit diff at embed": f"{r['max_embedding_diff']:.2g}"})
+    rows.append({"run": BASELINE_NAMES["fc_scratch"], "n": scratch["test_acc"]["n"],
+                 "test acc %": ms(scratch["test_acc"]),
+                 "conv dist (end)": ms(scratch["final_conv_distance"], digits=3)})
+    return rows
+
+
+def report_tables(results: Mapping) -> dict[str, str]:
+    """The Markdown tables of a results dict (as saved in ``ecnn.json``).
+
+    Returns:
+      ``{"ecnn.main": per arm n, test accuracy, accuracy at the embedding, final conv
+      distance (mean ± std over seeds) and the largest logit difference at the embedding
+      (max over seeds), "ecnn.comparisons": eCNN(r) - CNN and eCNN(r) - FC from scratch
+      in test accuracy (points): paired mean difference [95% CI] and n}``.
+    """
+    main = format_table(_main_rows(results),
+                        ["run", "n", "test acc %", "acc at embed %", "conv dist (end)",
+                         "max abs logit diff at embed"])
+    comp = [{"comparison": f"{c['arm']} - {BASELINE_NAMES[c['baseline']]}", "n": c["n"],
+             f"Δ test acc (points) [{PERCENT * c['confidence']:.0f}% CI]": format_ci(c)}
+            for c in results["comparisons"]]
+    return {"ecnn.main": main, "ecnn.comparisons": format_table(comp)}
+
+
+def print_table(results: Mapping) -> None:
+    """Prints the tables of :func:`report_tables` (mean ± std over seeds; paired CIs)."""
+    cfg = results["config"]
+    tables = report_tables(results)
+    print(f"\neCNN on {cfg['dataset']}, budget {cfg['epochs']} epochs (alpha={cfg['alpha']}), "
+          f"seeds {results['seeds']}: mean ± std over seeds")
+    print(tables["ecnn.main"])
+    print("\nPaired differences over seeds (same seeds; 95% t interval)")
+    print(tables["ecnn.comparisons"])

@@ -1,0 +1,208 @@
+"""What ``learn_conv`` and ``sample_efficiency`` measure on a trained model.
+
+* :func:`param_nonzeros`: exact non-zeros per weight matrix (in forward order,
+  :func:`jaxcnn.models.kernel_paths`) and over all trainable entries;
+* :func:`first_layer_metrics`: IPR, locality and weight sharing of the first layer's
+  non-zero units (on :func:`jaxcnn.models.first_layer_dense`), with the census and the
+  calibrated metrics (:func:`calibrated_metrics`), also of the learned change ``W − W₀``;
+* :func:`shown_units`: the first-layer units a receptive-field figure shows, and
+  :func:`shown_units_record`, the same as JSON (float32 values in their shortest form).
+
+Arrays of at most :data:`HOST_COUNT_LIMIT` entries are counted on the host (no
+compilation); larger ones (a paper-scale S-FC has ~10^8 first-layer weights) on the
+device, so that only the counts leave the accelerator.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from experiments.harness import plots
+from jaxcnn import metrics, models
+from jaxcnn.tree import keypath_str
+
+__all__ = ["HOST_COUNT_LIMIT", "NNZ_PREFIX", "POWER_FRACTION", "alive_units",
+           "calibrated_metrics", "first_layer_metrics",
+           "nonzeros_callback", "param_nonzeros", "shown_units", "shown_units_record"]
+
+#: Arrays with at most this many entries are counted / selected on the host.
+HOST_COUNT_LIMIT = 2**24
+#: Prefix of the per-epoch non-zero counts in a training run's curves.
+NNZ_PREFIX = "nnz:"
+
+
+def param_nonzeros(model: nnx.Module) -> tuple[dict[str, int], int, int]:
+    """Exact non-zeros of the weight matrices (by layer, in order), all params, size.
+
+    Returns:
+      ``({kernel path: non-zeros}, non-zeros of all trainable entries, their number)``;
+      the kernel paths in forward order (:func:`jaxcnn.models.kernel_paths`).
+    """
+    flat = jax.tree_util.tree_flatten_with_path(nnx.state(model, nnx.Param))[0]
+    names = [keypath_str(path) for path, _ in flat]
+    leaves = [leaf for _, leaf in flat]
+    sizes = [int(np.prod(leaf.shape)) for leaf in leaves]
+    if sum(sizes) <= HOST_COUNT_LIMIT:
+        counts = [int(np.count_nonzero(np.asarray(leaf))) for leaf in leaves]
+    else:
+        counts = [int(c) for c in _count_nonzero_leaves(leaves)]
+    by_name = dict(zip(names, counts))
+    by_layer = {path: by_name[path] for path in models.kernel_paths(model)}
+    return by_layer, sum(counts), sum(sizes)
+
+
+@jax.jit
+def _count_nonzero_leaves(leaves):
+    return [jnp.count_nonzero(x) for x in leaves]
+
+
+def nonzeros_callback(epoch: int, model: nnx.Module) -> dict:
+    """Per-epoch callback for :func:`jaxcnn.train.train`: non-zeros per weight matrix."""
+    del epoch
+    by_layer, total, _ = param_nonzeros(model)
+    return {**{NNZ_PREFIX + k: v for k, v in by_layer.items()}, NNZ_PREFIX + "total": total}
+
+
+def _nan_to_none(v: float) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def alive_units(w: jax.Array) -> np.ndarray:
+    """Boolean ``(units,)``: columns of ``w`` with a non-zero entry (host-side if small)."""
+    if w.size <= HOST_COUNT_LIMIT:
+        return np.any(np.asarray(w) != 0, axis=0)
+    return np.asarray(jnp.any(w != 0, axis=0))
+
+
+#: Planted shared fraction whose detection rate is reported as the sharing score's power.
+POWER_FRACTION = 0.25
+
+
+def calibrated_metrics(w: jax.Array, in_shape, window, *, periodic: bool, power: bool,
+                       key: jax.Array) -> dict:
+    """The census and calibrated metrics of a dense layer (every unit passed, so one
+    compilation per shape): dead fraction, median taps per live unit, mean calibrated
+    locality, the unclipped sharing score ``(S − S₀) / (1 − S₀)``, and (``power``) the
+    detection rate of :data:`POWER_FRACTION` planted shared units at this sparsity."""
+    k1, k2, k3 = jax.random.split(key, 3)
+    c = metrics.census(np.asarray(w))
+    cal = np.asarray(metrics.calibrated_locality(w, in_shape, window, periodic=periodic,
+                                                 key=k1))
+    st = metrics.weight_sharing_stats(w, in_shape, window, periodic=periodic, key=k2)
+    out = {"dead_fraction": c.dead_fraction, "taps_median": _nan_to_none(c.taps_median),
+           "calibrated_locality": (_nan_to_none(float(np.nanmean(cal)))
+                                   if np.isfinite(cal).any() else None),
+           "sharing_unclipped": _nan_to_none(float(st.unclipped)),
+           "sharing_units": int(st.units), "sharing_power": None}
+    if power:
+        p = metrics.sharing_power(w, in_shape, window, fractions=(POWER_FRACTION,),
+                                  periodic=periodic, key=k3)
+        out["sharing_power"] = float(p.detection[0])
+    return out
+
+
+def first_layer_metrics(model: nnx.Module, kernel_size: int, *, periodic: bool = False,
+                        model0: nnx.Module | None = None, power: bool = True,
+                        calibrated: bool = True, key: jax.Array | None = None) -> dict:
+    """IPR, locality and weight sharing of the first layer's non-zero units.
+
+    Args:
+      model: a trained model (any of :func:`experiments.harness.nets.build_model`).
+      kernel_size: the window (per spatial dim) of locality and weight sharing.
+      periodic: windows wrap around (NLGP inputs live on a ring/torus).
+      model0: the same model at initialisation: the calibrated metrics are then also
+        taken on the learned change ``W − W₀`` (key ``change``); SGD layers stay close
+        to their initialisation, so ``W`` alone mostly measures the init.
+      power: also the sharing score's power (:func:`jaxcnn.metrics.sharing_power`, the
+        costliest metric; a property of the layer's sparsity pattern).
+      calibrated: compute weight sharing and the calibrated metrics (``False``: only the
+        counts, IPR and raw locality; those keys are then absent).
+      key: PRNG key of the calibrated metrics' nulls (default ``jax.random.key(0)``).
+
+    Returns:
+      A JSON-able dict: ``units``, ``dead_units`` (all-zero), ``nonzeros``, ``ipr``,
+      ``locality`` (raw, means over the non-zero units; ``None`` when undefined),
+      ``weight_sharing`` (:func:`jaxcnn.metrics.weight_sharing`, clipped), the
+      calibrated metrics of :func:`calibrated_metrics` (``dead_fraction``,
+      ``taps_median``, ``calibrated_locality``, ``sharing_unclipped``, ``sharing_power``),
+      ``change`` (the same on ``W − W₀``, or ``None``), the means over all units
+      (``*_all_units``; dead units score 0), and the chance levels of a random dense
+      unit (``ipr_random`` ≈ 3/D, ``locality_random`` ≈ window/D).
+    """
+    key = jax.random.key(0) if key is None else key
+    w, in_shape = models.first_layer_dense(model)
+    window = (int(kernel_size),) * (len(in_shape) - 1)
+    alive = alive_units(w)
+    units, n_alive = int(alive.size), int(alive.sum())
+    nnz = (np.count_nonzero(np.asarray(w)) if w.size <= HOST_COUNT_LIMIT
+           else jnp.count_nonzero(w))
+    out = {"units": units, "dead_units": units - n_alive, "nonzeros": int(nnz),
+           "size": int(w.size), "window": list(window), "periodic": bool(periodic),
+           "ipr_random": 3.0 / math.prod(in_shape),
+           "locality_random": math.prod(window) / math.prod(in_shape[:-1])}
+    ipr = np.asarray(metrics.ipr(w, axis=0))
+    loc = np.asarray(metrics.locality(w, in_shape, window, periodic=periodic))
+    out["ipr_all_units"] = float(np.nan_to_num(ipr).mean())
+    out["locality_all_units"] = float(np.nan_to_num(loc).mean())
+    out["change"] = None
+    if not calibrated:
+        out["ipr"] = float(ipr[alive].mean()) if n_alive else None
+        out["locality"] = float(loc[alive].mean()) if n_alive else None
+        return out
+    if model0 is not None:
+        w0, _ = models.first_layer_dense(model0)
+        out["change"] = calibrated_metrics(w - w0, in_shape, window, periodic=periodic,
+                                           power=power, key=jax.random.fold_in(key, 1))
+    if n_alive == 0:
+        out.update(ipr=None, locality=None, weight_sharing=None, dead_fraction=1.0,
+                   taps_median=None, calibrated_locality=None, sharing_unclipped=None,
+                   sharing_units=0, sharing_power=None)
+        return out
+    out["ipr"] = float(ipr[alive].mean())
+    out["locality"] = float(loc[alive].mean())
+    out["weight_sharing"] = _nan_to_none(float(metrics.weight_sharing(
+        w, in_shape, window, periodic=periodic, key=key)))
+    out.update(calibrated_metrics(w, in_shape, window, periodic=periodic, power=power,
+                                  key=key))
+    return out
+
+
+def shown_units(model: nnx.Module, num_units: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The first-layer columns of the receptive-field figure (chosen on device if large).
+
+    Non-zero units sorted by receptive-field centre, evenly spaced
+    (:func:`experiments.harness.plots.select_units`); only those columns come to the host.
+
+    Returns:
+      ``(w_shown (prod(in_shape), k), in_shape)``.
+    """
+    w, in_shape = models.first_layer_dense(model)
+    idx = np.flatnonzero(alive_units(w))
+    if idx.size == 0:
+        return np.zeros((w.shape[0], 0), np.float32), tuple(in_shape)
+    if w.size <= HOST_COUNT_LIMIT:  # small: on the host, no compilation
+        w = np.asarray(w)
+        return w[:, plots.select_units(w, in_shape, num_units)], tuple(in_shape)
+    centres = np.asarray(metrics.receptive_field_center(w[:, idx], in_shape))
+    order = idx[np.lexsort(centres.T[::-1])]
+    if order.size > num_units:
+        order = order[np.round(np.linspace(0, order.size - 1, num_units)).astype(int)]
+    return np.asarray(w[:, order]), tuple(in_shape)
+
+
+def shown_units_record(model: nnx.Module, num_units: int) -> dict:
+    """:func:`shown_units` as JSON: ``{"in_shape": [...], "weights": [[...], ...]}``.
+
+    ``weights`` has one row per shown unit (its weights over the flattened input,
+    ``prod(in_shape)`` numbers), float32 values written in their shortest exact form
+    (``float(np.float32(w)) `` is the trained weight again).
+    """
+    w, in_shape = shown_units(model, num_units)
+    rows = np.asarray(w, np.float32).T
+    return {"in_shape": [int(s) for s in in_shape],
+            "weights": [[float(str(v)) for v in row] for row in rows]}

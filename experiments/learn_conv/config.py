@@ -1,0 +1,124 @@
+"""Presets of ``experiments.learn_conv`` (Neyshabur 2020: can an MLP learn to be a CNN?).
+
+``paper`` is Neyshabur's CIFAR-10 S-FC setting: α = 150 (the S-FC has ≈ 256M weights),
+batch 512, cosine learning rate from 0.1, 400 epochs, β-LASSO with β = 50 and the
+λ grid {1e-6, 2e-6, 5e-6, 1e-5, 2e-5} searched separately for the first (conv-equivalent)
+layer and for the later layers. Not reproduced: data augmentation and fp16.
+
+``default`` is tuned for a 2-core CPU on MNIST-1D (4000 signals of length 40; a few
+minutes). Training is ~100x shorter than the paper's (the sum of learning rates over all
+steps, which sets how far ℓ1 can shrink a weight, is ~100x smaller), so λ is scaled up
+~100x and β down, keeping the threshold β·λ at a few percent of the initial weight scale
+as in the paper (there 5e-4 vs ≈ 0.018 for a 3072-input layer; here 6e-3 vs ≈ 0.16 for
+the 40-input layer). β-LASSO also uses a larger learning rate than SGD: it has no momentum
+(as in the paper), SGD has momentum 0.9 (an effective step 10x its learning rate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+from experiments.harness import datasets, nets
+from experiments.harness.config import PresetConfig
+
+#: Every model this study knows, in table order: key -> (architecture, optimizer)
+#: (:data:`experiments.harness.nets.MODELS`).
+MODELS: dict[str, tuple[str, str]] = dict(nets.MODELS)
+
+#: Table labels.
+LABELS: dict[str, str] = {
+    "s-conv": "S-CONV (SGD)",
+    "s-local": "S-LOCAL (SGD)",
+    "s-fc": "S-FC (SGD)",
+    "s-fc-blasso": "S-FC (β-LASSO)",
+    "s-fc-blasso-b0": "S-FC (β-LASSO, β=0)",
+    "3-fc": "3-FC (SGD)",
+}
+
+#: First-layer kernel size per dataset when the preset does not fix one
+#: (:data:`experiments.harness.datasets.KERNEL_SIZES`).
+KERNEL_SIZES: dict[str, int] = dict(datasets.KERNEL_SIZES)
+
+PAPER_LAMBDAS = (1e-6, 2e-6, 5e-6, 1e-5, 2e-5)
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnConvConfig(PresetConfig):
+    """Settings of one ``learn_conv`` run.
+
+    Attributes:
+      models: keys of :data:`MODELS` to train, in table order.
+      alpha: channel multiplier α of the S-* models (first layer: α channels at stride 2).
+      kernel_size: first-layer window (S-CONV / S-LOCAL kernel, and the locality window of
+        the metrics); ``None``: :data:`KERNEL_SIZES` of the dataset.
+      epochs: passes over the training set (every model).
+      batch_size: training batch size.
+      lr: initial learning rate of SGD (cosine decay to 0).
+      momentum: SGD momentum.
+      blasso_lr: initial learning rate of β-LASSO (cosine decay to 0; no momentum).
+      beta: β, the threshold multiplier (threshold β·λ).
+      l1_first: λ of the first layer's weights (the layer that can become a conv).
+      l1_rest: λ of the later layers' weights (biases and BatchNorm: λ = 0).
+      sweep: extra ``(l1_first, l1_rest)`` pairs for S-FC β-LASSO (a λ sweep: more
+        points of test accuracy vs non-zeros); the main pair is not repeated.
+      num_train: training examples (a random subset; ``None``: all).
+      num_test: test examples (a random subset; ``None``: all).
+      nlgp_shape: input shape of ``--dataset nlgp`` (``(D,)`` or ``(H, W)``), unless
+        ``--nlgp-shape`` is given.
+      nlgp_num_train: NLGP training examples (NLGP is sampled, so this sets its size).
+      nlgp_num_test: NLGP test examples.
+      units_shown: first-layer units per model in the receptive-field figure.
+      checkpoint_every: checkpoint period in epochs when checkpointing.
+      checkpoint: always checkpoint (else only with ``--resume``).
+      datasets: datasets this preset supports (``None``: all).
+      seeds: seeds per model (``--seeds`` overrides); all replicas of a model train
+        together in one compiled program (:func:`jaxcnn.train.train_seeds`).
+      max_replicas: at most this many seeds per compiled program (``None``: all).
+    """
+
+    models: tuple[str, ...] = ("s-conv", "s-local", "s-fc", "s-fc-blasso", "3-fc")
+    alpha: int = 16
+    kernel_size: int | None = None
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    blasso_lr: float = 0.5
+    beta: float = 2.0
+    l1_first: float = 3e-3
+    l1_rest: float = 5e-4
+    sweep: tuple[tuple[float, float], ...] = ((1e-3, 5e-4), (1e-2, 5e-4))
+    num_train: int | None = None
+    num_test: int | None = None
+    nlgp_shape: tuple[int, ...] = (20, 20)
+    nlgp_num_train: int = 4000
+    nlgp_num_test: int = 1000
+    units_shown: int = 32
+    checkpoint_every: int = 10
+    checkpoint: bool = False
+    datasets: tuple[str, ...] | None = None
+    seeds: int = 5
+    max_replicas: int | None = None
+
+    MODELS = MODELS
+    POSITIVE_INTS = ("alpha", "epochs", "batch_size", "units_shown", "checkpoint_every",
+                     "nlgp_num_train", "nlgp_num_test", "seeds")
+    NONNEGATIVE_FLOATS = ("lr", "blasso_lr", "beta", "l1_first", "l1_rest", "momentum")
+
+
+PRESETS: dict[str, LearnConvConfig] = {
+    "smoke": LearnConvConfig(models=("s-conv", "s-local", "s-fc-blasso"), alpha=2, epochs=2,
+                             batch_size=64, num_train=512, num_test=256,
+                             sweep=(), nlgp_shape=(8, 8), nlgp_num_train=512,
+                             nlgp_num_test=256, units_shown=8, seeds=2),
+    "default": LearnConvConfig(),
+    "paper": LearnConvConfig(
+        models=("s-conv", "s-local", "s-fc", "s-fc-blasso-b0", "s-fc-blasso", "3-fc"),
+        alpha=150, kernel_size=9, epochs=400, batch_size=512, lr=0.1, momentum=0.9,
+        blasso_lr=0.1, beta=50.0, l1_first=1e-5, l1_rest=1e-5,
+        sweep=tuple(p for p in itertools.product(PAPER_LAMBDAS, PAPER_LAMBDAS)
+                    if p != (1e-5, 1e-5)),
+        units_shown=64, checkpoint_every=10, checkpoint=True, datasets=("cifar10",),
+        seeds=10, max_replicas=2),
+}

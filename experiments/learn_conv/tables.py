@@ -1,0 +1,200 @@
+"""Seed summaries and tables of ``experiments.learn_conv`` (importable on their own).
+
+A learn_conv run trains every model for several seeds (:func:`jaxcnn.train.train_seeds`);
+this module turns the per-seed measurements into one entry per model (per-seed list,
+mean ± std summaries, mean curves), the paired comparisons over seeds
+(:data:`COMPARISONS`, 95% CIs from :func:`jaxcnn.stats.paired_difference`) and the
+Markdown tables the README is rendered from (:func:`report_tables`). The figures are drawn from
+the results JSON by :mod:`experiments.learn_conv.figures`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from experiments.harness.tables import format_table
+from jaxcnn import stats
+
+NAME = "learn_conv"
+
+__all__ = ["SUMMARY_METRICS", "COMPARISONS", "summarize_seeds", "aggregate_entry",
+           "table_rows", "comparisons", "comparison_rows", "results_stem", "report_tables",
+           "chance_note"]
+
+
+#: Per-seed metrics summarised as mean / std / n: ``name -> path in a seed entry``.
+SUMMARY_METRICS = {"test_acc": ("test_acc",), "train_acc": ("train_acc",),
+                   "nonzeros": ("nonzeros",), "layer1_nonzeros": ("first_layer", "nonzeros"),
+                   "locality": ("first_layer", "locality"),
+                   "weight_sharing": ("first_layer", "weight_sharing"),
+                   "ipr": ("first_layer", "ipr"),
+                   "dead_fraction": ("first_layer", "dead_fraction"),
+                   "taps_median": ("first_layer", "taps_median"),
+                   "calibrated_locality": ("first_layer", "calibrated_locality"),
+                   "sharing": ("first_layer", "sharing_unclipped"),
+                   "sharing_power": ("first_layer", "sharing_power"),
+                   "change_calibrated_locality": ("first_layer", "change", "calibrated_locality"),
+                   "change_sharing": ("first_layer", "change", "sharing_unclipped"),
+                   "change_sharing_power": ("first_layer", "change", "sharing_power")}
+
+
+def _get(d: dict, path: tuple) -> float | None:
+    for k in path:
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
+
+
+def _mean_values(dicts: Sequence[dict]) -> dict:
+    """Element-wise mean of dicts with the same keys: numbers (None if any is None),
+    lists of numbers (per position) and nested dicts; other values from the first."""
+    out = {}
+    for k, v in dicts[0].items():
+        vals = [d.get(k) for d in dicts]
+        if all(x == v for x in vals):  # the same for every seed: keep it as it is
+            out[k] = v
+        elif isinstance(v, dict):
+            out[k] = _mean_values(vals)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = None if any(x is None for x in vals) else float(np.mean(vals))
+        elif isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v) \
+                and all(isinstance(x, list) and len(x) == len(v) for x in vals):
+            out[k] = [float(m) for m in np.mean(np.asarray(vals, float), axis=0)]
+        else:
+            out[k] = v
+    return out
+
+
+def summarize_seeds(per_seed: Sequence[dict]) -> dict:
+    """``{metric: {"mean", "std", "n"}}`` over seeds (metrics undefined for a seed skipped)."""
+    out = {}
+    for name, path in SUMMARY_METRICS.items():
+        vals = [v for v in (_get(e, path) for e in per_seed) if v is not None]
+        out[name] = stats.summary(vals) if vals else None
+    return out
+
+
+def aggregate_entry(entry: dict, per_seed: list[dict]) -> dict:
+    """Fills ``entry`` with the per-seed list, the summaries and mean curves / metrics."""
+    mean = _mean_values(per_seed)
+    test_curves = np.asarray([e["curves"]["test_acc"] for e in per_seed], float)
+    entry.update({
+        "per_seed": per_seed, "stats": summarize_seeds(per_seed),
+        "test_acc": mean["test_acc"], "train_acc": mean["train_acc"],
+        "test_loss": mean["test_loss"], "nonzeros": int(round(mean["nonzeros"])),
+        "nonzeros_by_layer": {k: int(round(v)) for k, v in mean["nonzeros_by_layer"].items()},
+        "first_layer": mean["first_layer"],
+        "curves": {**mean["curves"], "test_acc_std": list(test_curves.std(axis=0, ddof=1)
+                                                          if len(per_seed) > 1 else
+                                                          np.zeros(test_curves.shape[1]))},
+        "epochs_completed": per_seed[0]["epochs_completed"],
+        "resumed_from": per_seed[0]["resumed_from"],
+    })
+    return entry
+
+
+def _fmt(v, spec=".3f"):
+    return "-" if v is None else format(v, spec)
+
+
+def _ms(entry: dict, metric: str, digits: int) -> str:
+    summ = (entry.get("stats") or {}).get(metric)
+    return "-" if not summ else stats.format_mean_std(summ, digits=digits)
+
+
+def _power(entry: dict, metric: str) -> str:
+    """The sharing score's power (measured on the first seed)."""
+    v = _get(entry["per_seed"][0], SUMMARY_METRICS[metric]) if entry.get("per_seed") else None
+    return "-" if v is None else f"{v:.2f}"
+
+
+def table_rows(entries: Sequence[dict]) -> list[dict]:
+    """Rows of the printed / README table (one per model): mean ± std over the seeds."""
+    rows = []
+    for e in entries:
+        ok = e["status"] == "ok"
+        sgd = e.get("optimizer", {}).get("name") == "sgd"
+        rows.append({
+            "model": e["label"],
+            "n": len(e.get("seeds") or []),
+            "non-zeros": _ms(e, "nonzeros", 0) if ok else "-",
+            "layer-1 non-zeros": _ms(e, "layer1_nonzeros", 0) if ok else "-",
+            "test accuracy": _ms(e, "test_acc", 3) if ok else "diverged",
+            "dead": _ms(e, "dead_fraction", 2) if ok else "-",
+            "taps / live unit": _ms(e, "taps_median", 1) if ok else "-",
+            "locality": _ms(e, "locality", 3) if ok else "-",
+            "cal. locality": _ms(e, "calibrated_locality", 3) if ok else "-",
+            "sharing (unclipped)": _ms(e, "sharing", 3) if ok else "-",
+            "power": _power(e, "sharing_power") if ok else "-",
+            "IPR": _ms(e, "ipr", 3) if ok else "-",
+            "W−W₀ cal. locality": _ms(e, "change_calibrated_locality", 3) if sgd else "",
+            "W−W₀ sharing": _ms(e, "change_sharing", 3) if sgd else "",
+        })
+    return rows
+
+
+#: Paired comparisons over seeds: ``(a, b, metric, what is paired)``; a − b per seed.
+COMPARISONS = (
+    ("s-fc-blasso", "s-fc", "test_acc", "same initialisation and batches"),
+    ("s-fc-blasso", "s-fc", "locality", "same initialisation and batches"),
+    ("s-conv", "s-fc-blasso", "test_acc", "same batches"),
+    ("s-conv", "s-local", "test_acc", "same batches"),
+    ("s-fc-blasso", "s-local", "sharing", "same batches"),
+    ("s-fc-blasso", "s-fc", "calibrated_locality", "same initialisation and batches"),
+)
+
+
+def comparisons(entries: Sequence[dict]) -> list[dict]:
+    """Paired differences over seeds (95% CI) of :data:`COMPARISONS` present in ``entries``."""
+    by_key = {e["key"]: e for e in entries if e["status"] == "ok"}
+    out = []
+    for a, b, metric, paired in COMPARISONS:
+        if a not in by_key or b not in by_key:
+            continue
+        ea, eb = by_key[a], by_key[b]
+        va = [_get(s, SUMMARY_METRICS[metric]) for s in ea["per_seed"]]
+        vb = [_get(s, SUMMARY_METRICS[metric]) for s in eb["per_seed"]]
+        if ea["seeds"] != eb["seeds"] or any(v is None for v in va + vb):
+            continue
+        out.append({"a": ea["label"], "b": eb["label"], "metric": metric, "paired": paired,
+                    "seeds": ea["seeds"], "diff": stats.paired_difference(va, vb)})
+    return out
+
+
+def comparison_rows(comps: Sequence[dict]) -> list[dict]:
+    return [{"comparison": f"{c['a']} − {c['b']}", "metric": c["metric"].replace("_", " "),
+             "paired on": c["paired"], "n": c["diff"]["n"],
+             "difference [95% CI]": stats.format_ci(c["diff"], digits=3)} for c in comps]
+
+
+def results_stem(dataset: str) -> str:
+    """File stem of a run's JSON, figures and README table ids: ``learn_conv`` on the
+    default dataset (MNIST-1D), ``learn_conv_<dataset>`` otherwise (so runs on several
+    datasets can share one ``--out``)."""
+    return NAME if dataset == "mnist1d" else f"{NAME}_{dataset}"
+
+
+def report_tables(results: dict) -> dict[str, str]:
+    """The README tables of a results dict: ``STEM.main``, ``STEM.comparisons``,
+    ``STEM.sweep`` (``STEM`` = :func:`results_stem` of its dataset)."""
+    stem = results_stem(results["dataset"])
+    tables = {f"{stem}.main": format_table(table_rows(results["models"]))}
+    if results.get("comparisons"):
+        tables[f"{stem}.comparisons"] = format_table(comparison_rows(results["comparisons"]))
+    if results.get("sweep"):
+        main = [e for e in results["models"] if e["key"] == "s-fc-blasso"]
+        rows = table_rows(main + results["sweep"])
+        tables[f"{stem}.sweep"] = format_table(rows)
+    return tables
+
+
+def chance_note(entries: Sequence[dict]) -> str:
+    """One line with the random-dense-unit reference values of the first-layer metrics."""
+    fl = next((e["first_layer"] for e in entries if e.get("first_layer")), None)
+    if fl is None:
+        return ""
+    return (f"reference (random dense unit): locality ≈ {fl['locality_random']:.3f} "
+            f"(window {'x'.join(map(str, fl['window']))}), IPR ≈ 3/D = {fl['ipr_random']:.3f}"
+            ", weight sharing 0 (permutation null; 1 = a convolution)"
+            "; first-layer metrics are means over non-zero units")

@@ -1,0 +1,148 @@
+"""The β-LASSO regime of ``sharing_emergence``: λ in units of the gradient, from a map.
+
+β-LASSO keeps a first-layer weight only where ``|∂L/∂w|`` can stand up to λ, so λ decides
+*which* solution is reached and the training length only how fast. The study therefore
+
+1. measures the first layer's gradient scale at initialisation (:func:`gradient_scale`:
+   quantiles of ``|∂L/∂W₁|`` over a batch of 512 training digits, and the initial weight
+   scale, the standard deviation of ``W₁``);
+2. trains S-FC β-LASSO (seed 0, no augmentation) at ``λ₁ = m · median |∂L/∂W₁|`` for every
+   ``m`` of ``lambda_grid`` and takes a census of the first layer at fractions of training
+   (:func:`lambda_map`: dead fraction, taps per live unit, calibrated locality, test
+   accuracy, and the cumulative shrinkage ``λ Σ η`` so far);
+3. picks the dose study's λ from the final census (:func:`choose_lambda`): the λ with the
+   most taps among those meeting the gates (dead < ``max_dead``, median taps in
+   ``[min_taps, max_taps]``, calibrated locality >= ``min_locality``); if none does, the
+   λ with the most taps among those that localise (calibrated locality >=
+   :data:`LOCALISES`, dead < ``max_dead``); if none localises either, the λ with the
+   highest calibrated locality. The rule and which branch applied go into the results.
+
+The map is taken without augmentation, so the choice does not look at the outcome the
+dose study measures.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from jaxcnn import metrics, models
+from jaxcnn.train import TrainConfig, cosine_schedule, steps_per_epoch, train
+
+from experiments.harness.nets import make_optimizer
+
+__all__ = ["LOCALISES", "choose_lambda", "cumulative_lr", "gradient_scale", "lambda_map"]
+
+#: Calibrated locality from which a λ "localises" (the fallback rule of choose_lambda).
+LOCALISES = 0.1
+#: Training digits of the gradient-scale measurement.
+GRAD_BATCH = 512
+QUANTILES = (0.1, 0.5, 0.9, 0.99)
+#: The chosen λ's census entries copied into the results.
+PICKED = ("dead_fraction", "taps_median", "calibrated_locality", "test_acc", "lambda_sum_lr")
+
+
+def gradient_scale(model: nnx.Module, data: dict) -> dict:
+    """Quantiles of ``|∂L/∂W₁|`` (cross-entropy, train mode, the first 512 training
+    digits) at initialisation, and the initial weight scale ``std(W₁)``."""
+    model = nnx.clone(model)
+    model.train()
+    x = jnp.asarray(data["x_train"][:GRAD_BATCH])
+    y = jnp.asarray(data["y_train"][:GRAD_BATCH])
+
+    def loss(m):
+        return optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean()
+
+    node = nnx.grad(loss)(model)  # a State, indexed like the model
+    for part in models.first_layer_path(model).split("/"):
+        node = node[int(part) if part.isdigit() else part]
+    g = np.abs(np.asarray(node["kernel"][...])).ravel()
+    w, _ = models.first_layer_dense(model)
+    return {"quantiles": {str(q): float(np.quantile(g, q)) for q in QUANTILES},
+            "median": float(np.median(g)), "init_std": float(np.std(np.asarray(w)))}
+
+
+def cumulative_lr(lr: float, *, total_steps: int, steps: int) -> float:
+    """``Σ η`` over the first ``steps`` steps of a cosine schedule of ``total_steps``."""
+    sched = cosine_schedule(lr, total_steps=total_steps)
+    return float(jnp.sum(jax.vmap(sched)(jnp.arange(steps))))
+
+
+def _census(model, cfg, key) -> dict:
+    w, in_shape = models.first_layer_dense(model)
+    w = np.asarray(w)
+    out = metrics.census(w)._asdict()
+    window = (cfg.kernel_size,) * (len(in_shape) - 1)
+    cal = np.asarray(metrics.calibrated_locality(jnp.asarray(w), in_shape, window, key=key))
+    out["calibrated_locality"] = float(np.nanmean(cal)) if np.isfinite(cal).any() else None
+    return out
+
+
+def lambda_map(make_model, data: dict, cfg, *, grad_median: float, progress: bool) -> list[dict]:
+    """The census of S-FC β-LASSO (seed 0, no augmentation) per λ and training fraction."""
+    n_steps = steps_per_epoch(len(data["y_train"]), batch_size=cfg.batch_size)
+    total = cfg.epochs * n_steps
+    marks = sorted({max(1, round(f * cfg.epochs)) for f in cfg.map_fractions})
+    rows = []
+    for m in cfg.lambda_grid:
+        lam = float(m * grad_median)
+        model = make_model(0)
+        tx, _ = make_optimizer("blasso", cfg, total_steps=total, model=model, l1_first=lam,
+                               l1_rest=lam * cfg.l1_rest_ratio)
+        found = {}
+
+        def census_cb(epoch, mdl, found=found):
+            if epoch in marks:
+                found[epoch] = _census(mdl, cfg, jax.random.key(epoch))
+
+        res = train(model, tx, data, key=jax.random.key(0), callbacks=[census_cb],
+                    config=TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size,
+                                       progress=progress))
+        acc = dict(zip(res["curves"]["epoch"], res["curves"]["test_acc"]))
+        for epoch in marks:
+            shrink = lam * cumulative_lr(cfg.blasso_lr, total_steps=total, steps=epoch * n_steps)
+            rows.append({"multiple": float(m), "lambda": lam, "epoch": epoch,
+                         "fraction": epoch / cfg.epochs, "lambda_sum_lr": shrink,
+                         "test_acc": float(acc.get(epoch, np.nan)), **found[epoch]})
+        print(f"  λ = {m:g} x gradient = {lam:.3g}: " + ", ".join(
+            f"epoch {r['epoch']}: {r['taps_median']:g} taps, dead {r['dead_fraction']:.2f}, "
+            f"cal. locality {_fmt(r['calibrated_locality'])}" for r in rows[-len(marks):]),
+            flush=True)
+    return rows
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def gates(row: dict, cfg) -> dict[str, bool]:
+    """Which gates a final census row meets."""
+    cal = row.get("calibrated_locality")
+    return {"dead": row["dead_fraction"] < cfg.max_dead,
+            "taps": cfg.min_taps <= row["taps_median"] <= cfg.max_taps,
+            "locality": cal is not None and cal >= cfg.min_locality}
+
+
+def choose_lambda(rows: list[dict], cfg) -> dict:
+    """The dose study's λ from the map's final censuses (the rule of the module doc)."""
+    final = [r for r in rows if r["epoch"] == max(x["epoch"] for x in rows)]
+    for r in final:
+        r["gates"] = gates(r, cfg)
+    passing = [r for r in final if all(r["gates"].values())]
+    localising = [r for r in final if r["gates"]["dead"] and
+                  (r.get("calibrated_locality") or -1) >= LOCALISES]
+    if passing:
+        pick, rule = max(passing, key=lambda r: r["taps_median"]), "meets every gate"
+    elif localising:
+        pick = max(localising, key=lambda r: r["taps_median"])
+        rule = (f"no λ meets every gate; the most taps among those that localise "
+                f"(calibrated locality >= {LOCALISES}, dead < {cfg.max_dead})")
+    else:
+        pick = max(final, key=lambda r: r.get("calibrated_locality") or -1)
+        rule = "no λ localises; the highest calibrated locality"
+    census = {k: pick.get(k) for k in PICKED}
+    return {"lambda": pick["lambda"], "multiple": pick["multiple"], "rule": rule,
+            "gates_met": bool(passing), "census": census}
