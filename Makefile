@@ -1,4 +1,5 @@
 # Quick start:  make run   (main experiment, CPU minutes)   |   make test   (test suite)
+#               make test-quick   (the core library's tests only, 2-3 minutes)
 # Each target creates .venv and installs the package with its test extras first.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -8,7 +9,7 @@ OUT    ?= results
 
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: install run test docs figures report smoke bench bench-gpu demo clean
+.PHONY: install run test test-quick docs figures report smoke bench bench-gpu demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,16 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
+
+# The core library's tests alone, for the edit-test loop (about 2-3 minutes on 2 idle
+# cores): no experiments, multi-process, resume, fault-injection or slow tests, nor the
+# statistical tests of metrics.weight_sharing (minutes of CPU); `make test` runs everything.
+QUICK_TESTS := tests/test_public_names.py tests/test_validation.py tests/test_stats.py \
+	tests/test_optim.py tests/test_nn.py tests/test_models.py tests/test_metrics.py \
+	tests/test_embed.py tests/test_patches.py tests/test_data.py tests/test_conv.py
+
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" -k "not weight_sharing" $(QUICK_TESTS)
 
 # The docs site (MkDocs, docs/README.md) into site/; warnings are errors; the tutorial
 # notebook is executed during the build.
