@@ -47,9 +47,9 @@ docs: $(DOCS_STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m experiments.equivalence --overwrite
 
-# Every experiment at its default preset, the 2-D digit study (issue 12: learn_conv on the
-# 5,000 real MNIST digits, 5 seeds), then docs/results + docs/figures refreshed and the
-# README's result tables rendered from them.
+# Every experiment at its default preset (sharing_emergence alone is ~15-30 CPU minutes),
+# the 2-D digit study (issue 12: learn_conv on the 5,000 real MNIST digits, 5 seeds), then
+# docs/results + docs/figures refreshed and the README's result tables rendered from them.
 figures: $(STAMP)
 	$(BIN)/python -m experiments.all --preset default --out $(OUT) --no-progress --overwrite
 	$(BIN)/python -m experiments.learn_conv --preset default --dataset mnist --out $(OUT) --no-progress --overwrite

@@ -106,6 +106,26 @@ def calibrated_metrics(w: jax.Array, in_shape, window, *, periodic: bool, power:
     return out
 
 
+def _raw_metrics(w, in_shape, window, periodic) -> tuple[dict, np.ndarray]:
+    """Counts, chance levels, IPR and raw locality (means over live units; ``None`` when
+    every unit is dead), and the live-unit mask."""
+    alive = alive_units(w)
+    units, n_alive = int(alive.size), int(alive.sum())
+    nnz = (np.count_nonzero(np.asarray(w)) if w.size <= HOST_COUNT_LIMIT
+           else jnp.count_nonzero(w))
+    ipr = np.asarray(metrics.ipr(w, axis=0))
+    loc = np.asarray(metrics.locality(w, in_shape, window, periodic=periodic))
+    out = {"units": units, "dead_units": units - n_alive, "nonzeros": int(nnz),
+           "size": int(w.size), "window": list(window), "periodic": bool(periodic),
+           "ipr_random": 3.0 / math.prod(in_shape),
+           "locality_random": math.prod(window) / math.prod(in_shape[:-1]),
+           "ipr_all_units": float(np.nan_to_num(ipr).mean()),
+           "locality_all_units": float(np.nan_to_num(loc).mean()),
+           "ipr": float(ipr[alive].mean()) if n_alive else None,
+           "locality": float(loc[alive].mean()) if n_alive else None, "change": None}
+    return out, alive
+
+
 def first_layer_metrics(model: nnx.Module, kernel_size: int, *, periodic: bool = False,
                         model0: nnx.Module | None = None, power: bool = True,
                         calibrated: bool = True, key: jax.Array | None = None) -> dict:
@@ -137,34 +157,19 @@ def first_layer_metrics(model: nnx.Module, kernel_size: int, *, periodic: bool =
     key = jax.random.key(0) if key is None else key
     w, in_shape = models.first_layer_dense(model)
     window = (int(kernel_size),) * (len(in_shape) - 1)
-    alive = alive_units(w)
-    units, n_alive = int(alive.size), int(alive.sum())
-    nnz = (np.count_nonzero(np.asarray(w)) if w.size <= HOST_COUNT_LIMIT
-           else jnp.count_nonzero(w))
-    out = {"units": units, "dead_units": units - n_alive, "nonzeros": int(nnz),
-           "size": int(w.size), "window": list(window), "periodic": bool(periodic),
-           "ipr_random": 3.0 / math.prod(in_shape),
-           "locality_random": math.prod(window) / math.prod(in_shape[:-1])}
-    ipr = np.asarray(metrics.ipr(w, axis=0))
-    loc = np.asarray(metrics.locality(w, in_shape, window, periodic=periodic))
-    out["ipr_all_units"] = float(np.nan_to_num(ipr).mean())
-    out["locality_all_units"] = float(np.nan_to_num(loc).mean())
-    out["change"] = None
+    out, alive = _raw_metrics(w, in_shape, window, periodic)
+    n_alive = int(alive.sum())
     if not calibrated:
-        out["ipr"] = float(ipr[alive].mean()) if n_alive else None
-        out["locality"] = float(loc[alive].mean()) if n_alive else None
         return out
     if model0 is not None:
         w0, _ = models.first_layer_dense(model0)
         out["change"] = calibrated_metrics(w - w0, in_shape, window, periodic=periodic,
                                            power=power, key=jax.random.fold_in(key, 1))
     if n_alive == 0:
-        out.update(ipr=None, locality=None, weight_sharing=None, dead_fraction=1.0,
-                   taps_median=None, calibrated_locality=None, sharing_unclipped=None,
-                   sharing_units=0, sharing_power=None)
+        out.update(weight_sharing=None, dead_fraction=1.0, taps_median=None,
+                   calibrated_locality=None, sharing_unclipped=None, sharing_units=0,
+                   sharing_power=None)
         return out
-    out["ipr"] = float(ipr[alive].mean())
-    out["locality"] = float(loc[alive].mean())
     out["weight_sharing"] = _nan_to_none(float(metrics.weight_sharing(
         w, in_shape, window, periodic=periodic, key=key)))
     out.update(calibrated_metrics(w, in_shape, window, periodic=periodic, power=power,
