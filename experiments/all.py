@@ -7,13 +7,14 @@ The studies and their order are those of :mod:`experiments.registry` (equivalenc
 learn_conv, mnist1d_table, nlgp_localization, ecnn, sample_efficiency, then any joined
 through ``JAXCNN_STUDIES``). Each is called in-process as its ``main(argv)``
 (``experiments.NAME.run.main``) with ``--preset``, ``--out``, ``--seed`` and, where given,
-``--devices``, ``--no-progress``, ``--resume`` and ``--overwrite`` passed through (a study
-without presets, such as ``equivalence``, gets only ``--out``, ``--seed`` and
-``--overwrite``); each uses its own default dataset. A study whose module is missing (not
-written yet) or that fails is reported and skipped, the others still run; the exit
-status is 1 if any study failed or was missing, else 0. A study whose results JSON is
-already in ``--out`` refuses to run (its status: exit status 2) unless ``--resume`` or
-``--overwrite`` is given. ``--only a,b`` / ``--skip a,b`` pick a subset.
+``--seeds``, ``--devices``, ``--no-progress``, ``--resume`` and ``--overwrite`` passed
+through (a study without presets, such as ``equivalence``, gets only ``--out``, ``--seed``
+and ``--overwrite``); each uses its own default dataset. ``--set`` is not a flag of
+``all`` (the studies' preset fields differ): override a study's fields by running it
+alone. A study whose module is missing (not written yet) or that fails is reported and
+skipped, the others still run; the exit status is 1 if any study failed or was missing,
+else 0. A study whose results JSON is already in ``--out`` refuses to run (its status:
+exit status 2) unless ``--resume`` or ``--overwrite`` is given. ``--only a,b`` / ``--skip a,b`` pick a subset.
 Writes ``OUT/all.json`` with the status and wall time of every study.
 """
 
@@ -39,6 +40,8 @@ def experiment_argv(name: str, options: RunOptions) -> list[str]:
     if study is not None and not study.presets:
         return argv
     argv += ["--preset", options.preset]
+    if options.seeds is not None:
+        argv += ["--seeds", str(options.seeds)]
     if options.devices is not None:
         argv += ["--devices", str(options.devices)]
     if not options.progress:
@@ -116,7 +119,7 @@ def run(options: RunOptions) -> dict:
 
 def main(argv=None):
     """CLI entry point: ``python -m experiments.all [flags]``."""
-    parser = build_parser(NAME, __doc__.splitlines()[0], datasets=None)
+    parser = build_parser(NAME, __doc__.splitlines()[0], datasets=None, overrides=False)
     parser.add_argument("--only", default=None, help="comma-separated studies to run")
     parser.add_argument("--skip", default=None, help="comma-separated studies to skip")
     return cli_main(run, parser, argv, resumable=False)

@@ -173,14 +173,17 @@ def run(options: ReportOptions) -> int:
     """Runs the command described by ``options``; returns the exit status."""
     label = display_path(options.readme)
     check_locations(options)
+    try:  # before --refresh writes anything
+        text = options.readme.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ReportError(f"--readme: cannot read {label} ({e.strerror})") from e
+    except UnicodeDecodeError as e:
+        raise ReportError(f"--readme: expected a UTF-8 text file, got {label} (byte "
+                          f"{e.object[e.start]:#04x} at offset {e.start})") from None
     if options.refresh is not None:
         for path in refresh(options.refresh, options.results, options.figures,
                             registry=study_registry.report_modules()):
             print(f"refreshed {display_path(path)}")
-    try:
-        text = options.readme.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ReportError(f"--readme: cannot read {label} ({e.strerror})") from e
     rendering = render_tables(options.results, readme_dir=options.readme.parent)
     new_text, changed, unplaced = update_readme(text, rendering, label=label)
     for name, why in rendering.skipped.items():

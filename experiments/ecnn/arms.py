@@ -27,7 +27,7 @@ from jaxcnn.train.distributed import process_slice
 from experiments.harness.cli import CLIError, RunOptions
 from experiments.ecnn.config import ECNNConfig
 
-__all__ = ["IN_SHAPE", "NUM_CLASSES", "PERCENT", "build_cnn", "build_fc", "check_config",
+__all__ = ["IN_SHAPE", "NUM_CLASSES", "PERCENT", "build_cnn", "build_fc",
            "conv_distance_callback", "conv_distance_of", "embed_checked", "load_snapshot",
            "logits", "optimizer", "relax_run", "resumed_arms", "run_checkpoint_dir",
            "save_snapshot", "scratch_run", "test_accuracy", "train_cnn", "train_config"]
@@ -40,8 +40,6 @@ NUM_CLASSES = 10
 PERCENT = 100
 #: The S-CONV's stride (its conv subspace is that of kernel ``k``, this stride, SAME).
 CONV_STRIDE = 2
-#: The datasets the S-CONV geometry fits.
-DATASETS = ("mnist1d", "mnist1d_shuffled")
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -102,17 +100,6 @@ def embed_checked(cnn: nnx.Module, data: dict, cfg: ECNNConfig) -> tuple[nnx.Mod
              "logit_scale": float(jnp.max(jnp.abs(ref_e))),
              "conv_distance_at_embedding": conv_distance_of(fc, cfg)}
     return fc, check
-
-
-def check_config(cfg: ECNNConfig) -> None:
-    """Rejects unusable presets with a one-line :class:`CLIError`."""
-    if cfg.dataset not in DATASETS:
-        raise CLIError(f"dataset: expected {' or '.join(DATASETS)}, got {cfg.dataset!r}")
-    bad = [r for r in cfg.relax_epochs if not 0 <= r <= cfg.epochs]
-    if bad:
-        raise CLIError(f"relax_epochs: expected values in [0, {cfg.epochs}], got {bad}")
-    if cfg.seeds < 1:
-        raise CLIError(f"seeds: expected an int >= 1, got {cfg.seeds}")
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 
+from jaxcnn.validation import error
+
 from experiments.harness.config import PresetConfig
+
+#: The datasets the S-CONV geometry fits.
+DATASETS = ("mnist1d", "mnist1d_shuffled")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +49,22 @@ class ECNNConfig(PresetConfig):
     momentum: float = 0.9
     num_samples: int | None = None
     seeds: int = 5
+
+    POSITIVE_INTS = ("alpha", "kernel_size", "batch_size", "seeds")
+    NONNEGATIVE_FLOATS = ("learning_rate", "momentum")
+    POSITIVE_INTS_OR_NONE = ("num_samples",)
+
+    def check_fields(self) -> None:
+        """``dataset`` one of :data:`DATASETS`, ``epochs >= 1``, every relax epoch in
+        ``[0, epochs]`` (a ``--set`` that breaks one names itself, e.g. ``--set
+        epochs=-3: epochs: expected an int >= 1, got -3``)."""
+        if self.dataset not in DATASETS:
+            raise error("dataset", " or ".join(DATASETS), self.dataset)
+        if int(self.epochs) < 1:  # before relax_epochs, whose range it sets
+            raise error("epochs", "an int >= 1", self.epochs)
+        bad = [r for r in self.relax_epochs if not 0 <= r <= self.epochs]
+        if bad:
+            raise error("relax_epochs", f"values in [0, {self.epochs}]", bad)
 
 
 PRESETS = {

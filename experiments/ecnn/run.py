@@ -58,7 +58,7 @@ import time
 import jax
 
 from experiments.ecnn import figures
-from experiments.ecnn.arms import check_config, relax_run, resumed_arms, scratch_run, train_cnn
+from experiments.ecnn.arms import relax_run, resumed_arms, scratch_run, train_cnn
 from experiments.ecnn.config import PRESETS
 from experiments.ecnn.tables import comparisons, print_table
 from experiments.harness.cli import RunOptions, experiment_main
@@ -76,8 +76,7 @@ def run(options: RunOptions) -> dict:
     The command line (``options.argv``) goes into the provenance record; process 0 writes
     the JSON and then the figures drawn from it (:func:`experiments.ecnn.figures.draw`).
     """
-    cfg, overrides = options.preset_config(PRESETS)
-    check_config(cfg)
+    cfg, overrides = options.preset_config(PRESETS)  # checked (ECNNConfig.check_fields)
     start = time.perf_counter()
     data = load_data(cfg.dataset, **({} if cfg.num_samples is None
                                       else {"num_samples": cfg.num_samples}))

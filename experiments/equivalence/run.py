@@ -1,6 +1,9 @@
 """One 2-D layer, four ways: the same map as conv, patches + dense, LCN, and FC.
 
-    python -m experiments.equivalence [--out DIR]
+    python -m experiments.equivalence [--out DIR] [--seed S]
+
+A fixed computation: it has no preset fields and one PRNG key (``--seed``), so ``--set``
+and ``--seeds`` are refused (argparse), not ignored.
 
 Prints (and saves to ``DIR/equivalence.json``):
 
@@ -127,7 +130,7 @@ def run(options: RunOptions) -> dict:
     return results
 
 
-main = experiment_main(run, NAME, __doc__)
+main = experiment_main(run, NAME, __doc__, presets=False)
 
 
 if __name__ == "__main__":

@@ -61,8 +61,13 @@ _COMMON = ("preset", "dataset", "data_path", "devices", "out", "seed", "seeds", 
 
 
 def build_parser(name: str, description: str, *, datasets: Sequence[str] | None = DATASETS,
-                 default_dataset: str | None = "mnist1d") -> argparse.ArgumentParser:
-    """The common argument parser (experiments may add their own flags)."""
+                 default_dataset: str | None = "mnist1d", seeds: bool = True,
+                 overrides: bool = True) -> argparse.ArgumentParser:
+    """The common argument parser (experiments may add their own flags).
+
+    ``seeds=False`` / ``overrides=False`` leave out ``--seeds`` / ``--set`` (for a command
+    without seeds or preset fields: argparse then refuses them instead of ignoring them).
+    """
     p = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=description)
     p.add_argument("--preset", default="default",
                    help=f"one of {', '.join(PRESETS)} (smoke: seconds, CI; default: CPU "
@@ -78,11 +83,13 @@ def build_parser(name: str, description: str, *, datasets: Sequence[str] | None 
     p.add_argument("--out", default="results", help="output folder for JSON and figures")
     p.add_argument("--seed", type=int, default=0,
                    help="first PRNG seed; the runs use seeds SEED, SEED+1, ...")
-    p.add_argument("--seeds", type=int, default=None,
-                   help="number of seeds, trained together (default: the preset's)")
-    p.add_argument("--set", dest="overrides", action="append", default=[],
-                   metavar="NAME=VALUE",
-                   help="override a field of the preset (repeatable), e.g. --set epochs=5")
+    if seeds:
+        p.add_argument("--seeds", type=int, default=None,
+                       help="number of seeds, trained together (default: the preset's)")
+    if overrides:
+        p.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="NAME=VALUE",
+                       help="override a field of the preset (repeatable), e.g. --set epochs=5")
     p.add_argument("--resume", action="store_true",
                    help="continue from the last checkpoint in OUT/checkpoints/NAME")
     p.add_argument("--overwrite", action="store_true",
@@ -133,8 +140,9 @@ def validate_args(args: argparse.Namespace) -> argparse.Namespace:
                        "--overwrite (replace it), got both")
     if args.seed < 0:
         raise CLIError(f"--seed: expected an int >= 0, got {args.seed}")
-    if args.seeds is not None and args.seeds < 1:
-        raise CLIError(f"--seeds: expected an int >= 1, got {args.seeds}")
+    seeds = getattr(args, "seeds", None)
+    if seeds is not None and seeds < 1:
+        raise CLIError(f"--seeds: expected an int >= 1, got {seeds}")
     if args.devices is not None:
         import jax
 
@@ -213,8 +221,8 @@ class RunOptions:
         extra = {k: v for k, v in ns.items() if k not in _COMMON and not k.startswith("_")}
         return cls(name=ns["_name"], preset=args.preset, out=args.out,
                    dataset=ns.get("dataset"), data_path=ns.get("data_path"),
-                   devices=args.devices, seed=args.seed, seeds=args.seeds,
-                   overrides=tuple(args.overrides), resume=args.resume,
+                   devices=args.devices, seed=args.seed, seeds=ns.get("seeds"),
+                   overrides=tuple(ns.get("overrides", ())), resume=args.resume,
                    overwrite=bool(ns.get("overwrite")), progress=not args.no_progress,
                    argv=tuple(argv), extra=extra, num_processes=num_processes)
 
@@ -319,7 +327,8 @@ def cli_main(run: Callable[[RunOptions], Any], parser: argparse.ArgumentParser,
 
 
 def experiment_main(run: Callable[[RunOptions], Any], name: str, doc: str, *,
-                    datasets: Sequence[str] | None = None) -> Callable[..., Any]:
+                    datasets: Sequence[str] | None = None,
+                    presets: bool = True) -> Callable[..., Any]:
     """The ``main(argv=None)`` of an experiment without flags of its own.
 
     It is :func:`cli_main` over :func:`build_parser` (``doc``'s first line as the
@@ -331,11 +340,14 @@ def experiment_main(run: Callable[[RunOptions], Any], name: str, doc: str, *,
       name: the experiment (``python -m experiments.NAME``).
       doc: the experiment's module docstring.
       datasets: the ``--dataset`` choices.
+      presets: the experiment has preset fields and seeds; ``False`` (a fixed
+        computation): no ``--seeds`` and no ``--set``, which argparse then refuses.
     """
 
     def main(argv: Sequence[str] | None = None) -> Any:
-        return cli_main(run, build_parser(name, doc.splitlines()[0], datasets=datasets), argv,
-                        results_file=f"{name}.json")
+        parser = build_parser(name, doc.splitlines()[0], datasets=datasets, seeds=presets,
+                              overrides=presets)
+        return cli_main(run, parser, argv, results_file=f"{name}.json")
 
     main.__doc__ = f"CLI entry point: ``python -m experiments.{name} [flags]``."
     main.__module__ = getattr(run, "__module__", main.__module__)

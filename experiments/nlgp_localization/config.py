@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from jaxcnn.validation import error
+
 from experiments.harness.config import PresetConfig
+
+#: Shapes the NLGP sampler handles: a ring ``(D,)`` or a torus ``(H, W)``.
+INPUT_RANKS = (1, 2)
+#: Readouts of the two-layer net.
+READOUTS = ("learned", "fixed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +78,17 @@ class NLGPConfig(PresetConfig):
     num_test: int = 2000
     p: float = 2.0
     seeds: int = 5
+
+    POSITIVE_INTS = ("hidden", "batch_size", "chunk_steps", "num_checkpoints", "num_test",
+                     "seeds")
+
+    def check_fields(self) -> None:
+        """``shape`` a ring ``(D,)`` or a torus ``(H, W)``; ``readout`` one of
+        :data:`READOUTS` (a ``--set`` that breaks one names itself)."""
+        if len(self.shape) not in INPUT_RANKS:
+            raise error("shape", "(D,) or (H, W)", self.shape)
+        if self.readout not in READOUTS:
+            raise error("readout", "'learned' or 'fixed'", self.readout)
 
 
 PRESETS = {

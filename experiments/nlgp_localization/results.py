@@ -19,12 +19,12 @@ import jax.numpy as jnp
 from jaxcnn import stats
 from jaxcnn.validation import error
 
-from experiments.harness.cli import CLIError, RunOptions
+from experiments.harness.cli import RunOptions
 from experiments.nlgp_localization.config import NLGPConfig
 from experiments.nlgp_localization.model import input_dim
 from experiments.nlgp_localization.online import train_online
 
-__all__ = ["ACCEPTANCE_RATIO", "PUBLISHED_IPR", "RUNS", "check_config", "compare",
+__all__ = ["ACCEPTANCE_RATIO", "PUBLISHED_IPR", "RUNS", "compare",
            "gain_sweep", "main_runs", "results_dict", "run_checkpoint", "seed_keys"]
 
 #: Published reference (Ingrosso & Goldt 2022, D = 400): mean IPR at t = 1e2 and 1e4.
@@ -35,25 +35,11 @@ ACCEPTANCE_RATIO = 3.0
 RANDOM_IPR_TIMES_D = 3
 #: The two runs of each setting: ``(name, gaussian)``.
 RUNS = (("nlgp", False), ("gp", True))
-#: Shapes the NLGP sampler handles: a ring ``(D,)`` or a torus ``(H, W)``.
-INPUT_RANKS = (1, 2)
-#: Readouts of the two-layer net.
-READOUTS = ("learned", "fixed")
 #: Per-run keys of :func:`train_online` that are not curves.
 NOT_CURVES = ("weights", "wall_time", "resumed_from")
 
 #: ``run name -> state file`` (``None``: no checkpoints).
 CheckpointFor = Callable[[str], str] | None
-
-
-def check_config(cfg: NLGPConfig) -> None:
-    """Rejects unusable presets with a one-line :class:`CLIError`."""
-    if len(cfg.shape) not in INPUT_RANKS:
-        raise CLIError(f"shape: expected (D,) or (H, W), got {cfg.shape}")
-    if cfg.readout not in READOUTS:
-        raise CLIError(f"readout: expected 'learned' or 'fixed', got {cfg.readout!r}")
-    if cfg.seeds < 1:
-        raise CLIError(f"seeds: expected an int >= 1, got {cfg.seeds}")
 
 
 def run_checkpoint(options: RunOptions) -> CheckpointFor:

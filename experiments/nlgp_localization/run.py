@@ -68,8 +68,8 @@ from experiments.harness.cli import RunOptions, experiment_main
 from experiments.harness.outputs import publish
 from experiments.nlgp_localization import figures
 from experiments.nlgp_localization.config import PRESETS
-from experiments.nlgp_localization.results import (check_config, gain_sweep, main_runs,
-                                                   results_dict, run_checkpoint, seed_keys)
+from experiments.nlgp_localization.results import (gain_sweep, main_runs, results_dict,
+                                                   run_checkpoint, seed_keys)
 from experiments.nlgp_localization.tables import print_tables
 
 __all__ = ["NAME", "main", "run"]
@@ -81,8 +81,7 @@ def run(options: RunOptions) -> dict:
     """Runs the preset for every seed: NLGP vs GP curves, receptive fields, gain sweep;
     process 0 saves the JSON and the PNGs drawn from it. ``options.argv`` goes into the
     provenance record."""
-    cfg, overrides = options.preset_config(PRESETS)
-    check_config(cfg)
+    cfg, overrides = options.preset_config(PRESETS)  # checked (NLGPConfig.check_fields)
     if options.devices not in (None, 1):
         print("note: online SGD runs on one device; --devices is ignored")
     start = time.perf_counter()
