@@ -27,6 +27,11 @@ name                 input_shape            classes  source
                                             labels
 ===================  =====================  =======  ===========================
 
+On-device augmentation for training (:mod:`jaxcnn.data.augment`):
+:func:`~jaxcnn.data.augment.random_translate`, :func:`~jaxcnn.data.augment.random_flip`
+and their hashable forms ``Translate``, ``Flip``, ``Chain``, to pass as
+``jaxcnn.train.train(..., augment=...)``.
+
 ``npz`` is a user's own data (:func:`npz`: arrays ``x_train, y_train, x_test, y_test``);
 its :data:`INFO` entry has ``input_shape=None`` and ``num_classes=None``: read the shape
 from the loaded arrays and the classes with :func:`infer_num_classes`.
@@ -44,6 +49,7 @@ from typing import Any
 
 import jax
 
+from jaxcnn.data import augment
 from jaxcnn.data.common import SPLIT_KEYS, DatasetInfo, cache_dir, permute_pixels, standardize
 from jaxcnn.data.cifar import CIFAR10_FILES, CIFAR100_FILES, cifar10, cifar100
 from jaxcnn.data.digits import digits
@@ -65,6 +71,7 @@ from jaxcnn.data.svhn import SVHN_FILES, svhn
 from jaxcnn.validation import check_choice, error
 
 __all__ = [
+    "augment",
     "DatasetInfo",
     "INFO",
     "NAMES",

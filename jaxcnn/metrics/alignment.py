@@ -3,10 +3,13 @@
 The units of a dense weight ``W: (prod(in_shape), N)`` are unordered, so each is
 aligned on its own window before units are compared: :func:`align_windows` finds every
 unit's window of maximal squared mass (and, among those, most non-zero entries) under
-each tie-break; :func:`permutation_null` builds the null that shuffles the non-zero
-window values among the units reading the same input feature; :func:`best_partner`
-gives each unit's best ``|cos|`` with a unit at another window position. All run
-inside ``jax.jit`` with the shapes and the window static.
+each tie-break; :func:`anchored_views` re-centres each window on its heaviest pixels
+(anchors), so that units keeping different subsets of one filter can be lined up by a
+tap they share; :func:`permutation_null` builds the null that shuffles the non-zero
+window values among the units reading the same input feature; :func:`best_evidence`
+gives each unit's strongest evidence of agreement with a unit at another window
+position, over all these alignments. All run inside ``jax.jit`` with the shapes and
+the window static.
 
 Example:
     >>> w = jnp.eye(4)[:, [1, 2]]  # 1-D, C_in = 1: one-hot units at pixels 1 and 2
@@ -17,15 +20,23 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from jaxcnn.metrics.common import filter_maps
+from jaxcnn.validation import Text, error
 
-__all__ = ["align_windows", "best_partner", "permutation_null", "unit_rows"]
+__all__ = ["align_windows", "anchored_views", "best_evidence", "pair_evidence",
+           "permutation_null"]
+
+EXACT_RESIDUAL = 1e-4
+"""Relative squared residual below which two co-supported value sets count as exactly
+proportional (float32 rounding of copies sits below it)."""
 
 
 def align_windows(w, shape, win, periodic):
@@ -153,41 +164,165 @@ def permutation_null(vals, feats, key, num_features):
     return null.reshape(vals.shape)
 
 
-def best_partner(v, inside, start, valid, kind, chunk_size):
-    """Per unit ``i``, under its tie-break ``t = kind_i``: max over valid units ``j`` at
-    another start of ``|<v_ti, v_tj>| / ‖inside_ti ⊙ v_tj‖`` (rows of ``v_t`` unit-norm),
-    and whether one exists. ``v, inside: (T, N, d)``, ``start: (T, N, n)``."""
-    n_t, n = v.shape[:2]
+def anchored_views(vals, start, win, channels, anchors, spatial, periodic):
+    """Each unit's window re-centred on each of its ``anchors`` heaviest pixels.
+
+    ``vals (N, d)``, ``start (N, n)`` (one tie-break of :func:`align_windows`). Returns
+    ``views (N, A, prod(2·win − 1)·C)`` (the window placed so that anchor ``a`` sits at
+    the centre of a ``2k − 1`` box, which holds the whole window whatever the anchor),
+    ``pos (N, A, n)`` int32 absolute anchor positions (padded coordinates; modulo the
+    input size when ``periodic``) and ``ok (N, A)`` (the anchor pixel is non-zero).
+    Anchors are the pixels of largest squared mass over channels, ties to the lowest
+    row-major offset, so copies of a filter at different positions (scaled, or keeping
+    different subsets of its taps) pick the same taps of the filter wherever they keep
+    them. ``A = min(anchors, prod(win))``."""
+    n_out = vals.shape[0]
+    maps = vals.reshape(n_out, *win, channels)
+    pm = jnp.sum(maps * maps, axis=-1).reshape(n_out, -1)
+    a = min(anchors, pm.shape[1])
+    order = jnp.argsort(-pm, axis=1, stable=True)[:, :a]
+    ok = jnp.take_along_axis(pm, order, axis=1) > 0
+    off = jnp.stack(jnp.unravel_index(order, win), axis=-1).astype(jnp.int32)  # (N, A, n)
+    padded = jnp.pad(maps, [(0, 0)] + [(k - 1, k - 1) for k in win] + [(0, 0)])
+    box, zero = tuple(2 * k - 1 for k in win), jnp.int32(0)
+    cut = jax.vmap(jax.vmap(lambda m, s: lax.dynamic_slice(m, (*s, zero), (*box, channels)),
+                            in_axes=(None, 0)))
+    views = cut(padded, off).reshape(n_out, a, -1)
+    pos = start[:, None, :] + off
+    if periodic:
+        pos = jnp.mod(pos, jnp.asarray(spatial, jnp.int32))
+    return views, pos, ok
+
+
+def pair_evidence(x, y, my, y2):
+    """Evidence that units ``x (c, d)`` and ``y (N, d)`` agree on their common taps.
+
+    ``my = (y != 0)``, ``y2 = y²`` (precomputed). On the co-support (entries non-zero in
+    both, ``n_c`` of them) ``ρ`` is the correlation of the two units' values and
+    ``r = 1 − ρ²`` the relative residual of the best affine fit ``y ≈ λ·x + μ`` (exact
+    copies, scaled or sign-flipped: ``r = 0``). For unrelated values, i.i.d. with any
+    mean, ``r ~ Beta((n_c − 2)/2, 1/2)``, so ``P(r ≤ r_obs) ≈ r^a / (a·B(a, ½))`` with
+    ``a = (n_c − 2)/2``. Returns ``(E, n_c)``, ``E = −log`` of that tail probability,
+    ``a·log(1/r) − ½·log(π(a + ¼))`` (Stirling for ``a·B(a, ½)``), with ``r`` floored at
+    :data:`EXACT_RESIDUAL`; ``E ≈ 0`` where ``n_c < 3`` (two common taps always fit)."""
+    hi = lax.Precision.HIGHEST
+    mx = (x != 0).astype(x.dtype)
+    nc = jnp.matmul(mx, my.T, precision=hi)
+    sa = jnp.matmul(x, my.T, precision=hi)
+    sb = jnp.matmul(mx, y.T, precision=hi)
+    sab = jnp.matmul(x, y.T, precision=hi)
+    saa = jnp.matmul(x * x, my.T, precision=hi)
+    sbb = jnp.matmul(mx, y2.T, precision=hi)
+    inv = 1.0 / jnp.maximum(nc, 1.0)
+    cab = sab - sa * sb * inv  # co-moments about the co-support means
+    caa = jnp.maximum(saa - sa * sa * inv, 0.0)
+    cbb = jnp.maximum(sbb - sb * sb * inv, 0.0)
+    # values (nearly) constant on the common taps have no correlation to speak of: the
+    # co-moments are float rounding then
+    spread = (caa > 1e-5 * saa) & (cbb > 1e-5 * sbb)
+    rho2 = jnp.where(spread, cab * cab / jnp.maximum(caa * cbb, 1e-30), 0.0)
+    r = jnp.clip(1.0 - rho2, EXACT_RESIDUAL, 1.0)
+    a = jnp.maximum(nc - 2.0, 0.0) * 0.5
+    e = a * -jnp.log(r) - 0.5 * jnp.log(jnp.pi * (a + 0.25))
+    return jnp.maximum(e, 0.0), nc
+
+
+def best_evidence(vals, start, kind, views, pos, ok, valid, chunk_size, pairs, base):
+    """Per unit ``i``: the largest :func:`pair_evidence` over units ``j`` at another
+    window position and over alignments, the number of such candidates with at least
+    three common taps, and whether ``i`` has a partner at another position at all.
+
+    Alignments: the tie-broken windows (``vals (T, N, d)``, ``start (T, N, n)``, unit
+    ``i`` under tie-break ``kind_i``), and anchor ``p`` of ``i`` on anchor ``q`` of ``j``
+    for each ``(p, q)`` of the static ``pairs`` (``views (N, A, D)``, ``pos (N, A, n)``,
+    ``ok (N, A)``), where the anchors lie at different positions. ``valid (N,)``: units
+    with a non-zero window. ``base``: a static bound on every coordinate (positions are
+    compared as one int32 key each). Rows ``chunk_size`` at a time, grouped by tie-break
+    (a block skips the tie-breaks none of its rows uses); alignments are scanned."""
+    if base ** start.shape[-1] >= 2**31:
+        raise error("in_shape", f"spatial sizes below {int(2 ** (31 / start.shape[-1]))} per "
+                    "dim for weight sharing", Text(f"coordinates up to {base}"))
+    n = vals.shape[1]
     chunk = min(chunk_size, n)
     nb = -(-n // chunk)
-    pad = nb * chunk - n
+    views_a = jnp.moveaxis(views, 1, 0)  # (A, N, D)
+    ctx = _Candidates(vals, (vals != 0).astype(vals.dtype), vals * vals, _linear(start, base),
+                      views_a, (views_a != 0).astype(vals.dtype), views_a * views_a,
+                      _linear(jnp.moveaxis(pos, 1, 0), base), jnp.moveaxis(ok, 1, 0), valid,
+                      jnp.asarray(pairs, jnp.int32))
+    order = jnp.argsort(kind, stable=True)  # rows grouped by tie-break
+    rows = (jnp.moveaxis(vals, 1, 0)[order], ctx.key_t.T[order], kind[order], views[order],
+            ctx.key_a.T[order], ok[order])
 
-    def blocks(a, fill=0):
-        a = jnp.pad(a, [(0, 0), (0, pad), *[(0, 0)] * (a.ndim - 2)], constant_values=fill)
-        return jnp.moveaxis(a.reshape(n_t, nb, chunk, *a.shape[2:]), 1, 0)
+    def blocks(a, fill):
+        a = jnp.pad(a, [(0, nb * chunk - n), *[(0, 0)] * (a.ndim - 1)], constant_values=fill)
+        return a.reshape(nb, chunk, *a.shape[1:])
 
-    kp = jnp.pad(kind, (0, pad)).reshape(nb, chunk)
-    hi = lax.Precision.HIGHEST
+    best, count, has = lax.map(functools.partial(_block, ctx=ctx),
+                               tuple(blocks(a, f) for a, f in zip(rows, (0, -1, -1, 0, -1, False))))
+    back = jnp.argsort(order)
+    return tuple(a.reshape(-1)[:n][back] for a in (best, count, has))
 
-    def block(args):
-        vb, mb, sb, kb = args  # (T, chunk, d), (T, chunk, d), (T, chunk, n), (chunk,)
-        best, has = jnp.full((chunk,), -1.0, v.dtype), jnp.zeros((chunk,), bool)
-        for t in range(n_t):
-            dot = jnp.abs(jnp.matmul(vb[t], v[t].T, precision=hi))  # (chunk, n)
-            den2 = jnp.matmul(mb[t], (v[t] * v[t]).T, precision=hi)  # ‖inside_i ⊙ v_j‖²
-            sim = jnp.where(den2 > 0, dot / jnp.sqrt(jnp.where(den2 > 0, den2, 1)), 0.0)
-            other = jnp.any(sb[t][:, None, :] != start[t][None, :, :], axis=-1)
-            allowed = other & valid[None, :]
+
+class _Candidates(NamedTuple):
+    """Every unit as a partner: windows ``(T, N, d)``, their masks and squares, position
+    keys ``(T, N)``; anchored views ``(A, N, D)``, masks, squares, keys ``(A, N)``, anchor
+    validity ``(A, N)``; valid units ``(N,)``; the anchor pairs ``(P, 2)``."""
+
+    vals: jax.Array
+    masks_t: jax.Array
+    sq_t: jax.Array
+    key_t: jax.Array
+    views: jax.Array
+    masks_a: jax.Array
+    sq_a: jax.Array
+    key_a: jax.Array
+    ok_a: jax.Array
+    valid: jax.Array
+    pairs: jax.Array
+
+
+def _block(rows, ctx):
+    """:func:`best_evidence` for one block of rows: ``(c, T, d)`` windows, ``(c, T)``
+    keys, ``(c,)`` tie-breaks, ``(c, A, D)`` views, ``(c, A)`` keys and validity."""
+    xt, kt, kb, xa, ka, oka = rows
+    chunk, n = kb.shape[0], ctx.vals.shape[1]
+
+    def by_window(carry, t):
+        def compare(carry):
+            best, count, other = carry
+            e, nc = pair_evidence(xt[:, t], ctx.vals[t], ctx.masks_t[t], ctx.sq_t[t])
+            allowed = (kt[:, t][:, None] != ctx.key_t[t][None, :]) & ctx.valid[None, :]
             mine = kb == t
-            best = jnp.where(mine, jnp.max(jnp.where(allowed, sim, -1.0), axis=1), best)
-            has = jnp.where(mine, jnp.any(allowed, axis=1), has)
-        return best, has
+            other = jnp.where(mine[:, None], allowed, other)
+            best = jnp.where(mine, jnp.max(jnp.where(allowed, e, 0.0), axis=1), best)
+            count = jnp.where(mine, jnp.sum(allowed & (nc >= 2.5), axis=1), count)
+            return best, count, other
 
-    best, has = lax.map(block, (blocks(v), blocks(inside), blocks(start, -1), kp))
-    return jnp.minimum(best.reshape(-1)[:n], 1.0), has.reshape(-1)[:n]
+        # rows come sorted by tie-break: most blocks hold one or two of them
+        return lax.cond(jnp.any(kb == t), compare, lambda c: c, carry), None
+
+    init = (jnp.zeros((chunk,), ctx.vals.dtype), jnp.zeros((chunk,), jnp.int32),
+            jnp.zeros((chunk, n), bool))
+    (best, count, other), _ = lax.scan(by_window, init, jnp.arange(ctx.vals.shape[0]))
+
+    def by_anchors(carry, pq):
+        best, count = carry
+        p, q = pq[0], pq[1]
+        e, nc = pair_evidence(xa[:, p], ctx.views[q], ctx.masks_a[q], ctx.sq_a[q])
+        allowed = other & (ka[:, p][:, None] != ctx.key_a[q][None, :]) \
+            & oka[:, p][:, None] & ctx.ok_a[q][None, :]
+        best = jnp.maximum(best, jnp.max(jnp.where(allowed, e, 0.0), axis=1))
+        count = count + jnp.sum(allowed & (nc >= 2.5), axis=1)
+        return (best, count), None
+
+    (best, count), _ = lax.scan(by_anchors, (best, count), ctx.pairs)
+    return best, count, jnp.any(other, axis=1)
 
 
-def unit_rows(v):
-    """Rows of ``v`` scaled to unit norm (zero rows kept), and which rows are non-zero."""
-    norm = jnp.linalg.norm(v, axis=-1, keepdims=True)
-    return v / jnp.where(norm > 0, norm, 1), norm[..., 0] > 0
+def _linear(pos, base):
+    """``(..., n)`` int32 coordinates (each in ``[0, base)``) as one int32 key each."""
+    key = pos[..., 0]
+    for e in range(1, pos.shape[-1]):
+        key = key * base + pos[..., e]
+    return key

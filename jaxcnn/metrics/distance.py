@@ -19,24 +19,18 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxcnn.embed import conv_to_dense, dense_to_conv, dense_to_local, local_to_dense
-from jaxcnn.metrics.common import check_dense_weight
+from jaxcnn.metrics.common import check_dense_weight, check_rank
 
 __all__ = ["conv_distance", "local_distance"]
-
-
-def _kernel_size(kernel_size: Any, n: int) -> tuple[int, ...]:
-    if isinstance(kernel_size, (int, np.integer)):
-        return (int(kernel_size),) * n
-    return tuple(kernel_size)
 
 
 def _rel_dist(w: jax.Array, p: jax.Array) -> jax.Array:
     num = jnp.linalg.norm((w - p).reshape(-1))
     den = jnp.linalg.norm(w.reshape(-1))
-    return jnp.where(den > 0, num / jnp.where(den > 0, den, 1), 0.0)
+    dist = jnp.where(den > 0, num / jnp.where(den > 0, den, 1), 0.0)
+    return jnp.where(jnp.isfinite(den) & jnp.isfinite(num), dist, jnp.nan)
 
 
 def conv_distance(
@@ -59,15 +53,16 @@ def conv_distance(
 
     Args:
       w: ``(prod(in_shape), prod(out_spatial) · C_out)``.
-      in_shape: ``(*spatial, C_in)``.
+      in_shape: ``(*spatial, C_in)``, the channel axis last.
       kernel_size, strides, padding, dilation, groups: the conv geometry
-        (the conventions of ``docs/design.md``).
+        (the conventions of ``docs/design.md``; an int ``kernel_size`` only where
+        ``in_shape`` reads one way, the spatial-rank rule of :mod:`jaxcnn.metrics`).
 
     Returns:
       Scalar in ``[0, 1]``.
     """
     w, shape = check_dense_weight(w, in_shape)
-    kernel_size = _kernel_size(kernel_size, len(shape) - 1)
+    kernel_size = check_rank(kernel_size, shape, name="kernel_size")
     kw = {"strides": strides, "padding": padding, "dilation": dilation, "groups": groups}
     kernel = dense_to_conv(w, shape, kernel_size, **kw)
     return _rel_dist(w, conv_to_dense(kernel, shape, **kw))
@@ -86,18 +81,20 @@ def local_distance(
 
     ``‖W − P W‖_F / ‖W‖_F`` with ``P W = local_to_dense(dense_to_local(W, ...), ...)``
     (keeps the entries inside each unit's window, zeroes the rest). 0 for conv-embedded
-    or locally connected ``W``; ≈ ``sqrt(1 − window/total)`` for random dense ``W``.
+    or locally connected ``W``; ≈ ``sqrt(1 − window/total)`` for random dense ``W``;
+    NaN for a ``W`` with a non-finite entry.
 
     Args:
       w: ``(prod(in_shape), prod(out_spatial) · C_out)``.
-      in_shape: ``(*spatial, C_in)``.
-      kernel_size, strides, padding, dilation: the local-conv geometry.
+      in_shape: ``(*spatial, C_in)``, the channel axis last.
+      kernel_size, strides, padding, dilation: the local-conv geometry (``kernel_size``
+        as for :func:`conv_distance`).
 
     Returns:
       Scalar in ``[0, 1]``.
     """
     w, shape = check_dense_weight(w, in_shape)
-    kernel_size = _kernel_size(kernel_size, len(shape) - 1)
+    kernel_size = check_rank(kernel_size, shape, name="kernel_size")
     kw = {"strides": strides, "padding": padding, "dilation": dilation}
     kernel = dense_to_local(w, shape, kernel_size, **kw)
     return _rel_dist(w, local_to_dense(kernel, shape, **kw))

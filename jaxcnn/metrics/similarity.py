@@ -68,7 +68,7 @@ def aligned_filter_similarity(
 
     (only units whose window sits at a *different* position count, so copies of a filter at
     one position are not "shared"; units with no such partner are left out of the mean, and
-    NaN is returned if none has one).
+    NaN is returned if none has one, or if ``w`` has a non-finite entry).
 
     Scores: a conv-embedded ``W`` (each output channel at several positions) scores 1 up
     to rounding. For random units (random dense, or locally connected with independent
@@ -81,8 +81,9 @@ def aligned_filter_similarity(
 
     Args:
       w: ``(prod(in_shape), out_features)``.
-      in_shape: ``(*spatial, C_in)``.
-      window: int or one size per spatial dim (e.g. the kernel size you expect).
+      in_shape: ``(*spatial, C_in)``, the channel axis last.
+      window: int or one size per spatial dim (e.g. the kernel size you expect; the
+        spatial-rank rule of :mod:`jaxcnn.metrics`).
       periodic: windows wrap around (torus).
       per_unit: return ``score_j`` per unit (NaN for units without partner) instead of
         the mean.
@@ -98,7 +99,7 @@ def aligned_filter_similarity(
       1.0
     """
     w, shape = check_dense_weight(w, in_shape)
-    win = check_window(window, shape[:-1])
+    win = check_window(window, shape)
     chunk_size = check_int(chunk_size, name="chunk_size", minimum=1)
     return _aligned_similarity(w, shape, win, bool(periodic), bool(per_unit), chunk_size)
 
@@ -107,6 +108,8 @@ def aligned_filter_similarity(
     jax.jit, static_argnames=("shape", "win", "periodic", "per_unit", "chunk_size")
 )
 def _aligned_similarity(w, shape, win, periodic, per_unit, chunk_size):
+    finite = jnp.all(jnp.isfinite(w))
+    w = jnp.where(jnp.isfinite(w), w, 0.0)
     start = find_best_window(w, shape, win, periodic).start
     v = _crop(filter_maps(w, shape), start, win, periodic)
     norm = jnp.linalg.norm(v, axis=1, keepdims=True)
@@ -129,9 +132,10 @@ def _aligned_similarity(w, shape, win, periodic, per_unit, chunk_size):
     best, has = best.reshape(-1)[:n], has.reshape(-1)[:n]
     best = jnp.minimum(best, 1.0)
     if per_unit:
-        return jnp.where(has, best, jnp.nan)
+        return jnp.where(has & finite, best, jnp.nan)
     cnt = jnp.sum(has)
-    return jnp.where(cnt > 0, jnp.sum(jnp.where(has, best, 0.0)) / jnp.maximum(cnt, 1), jnp.nan)
+    mean = jnp.sum(jnp.where(has, best, 0.0)) / jnp.maximum(cnt, 1)
+    return jnp.where((cnt > 0) & finite, mean, jnp.nan)
 
 
 def weight_sharing_chance(num_units: int, dim: int, *, grid: int = 4001) -> float:

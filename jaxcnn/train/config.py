@@ -17,7 +17,8 @@ Loss = Literal["cross_entropy", "mse"]
 ShardMode = Literal["none", "fsdp"]
 """Parameter placement on the ``data`` mesh axis: ``"none"`` (replicated) or ``"fsdp"``."""
 Callback = Callable[[int, nnx.Module], "Mapping[str, Any] | None"]
-"""A per-epoch callback ``(epoch, model) -> dict | None``; returned entries become curves."""
+"""A callback ``(epoch, model) -> dict | None``, called at every evaluation (every
+``eval_every`` epochs and after the last); returned entries join the curves."""
 
 LOSSES: tuple[str, ...] = get_args(Loss)
 SHARD_MODES: tuple[str, ...] = get_args(ShardMode)
@@ -43,6 +44,27 @@ class NonFiniteLossError(FloatingPointError):
         self.loss = loss
         self.seed = seed
 
+    @classmethod
+    def in_training(cls, loss: float, global_step: int, steps_per_epoch: int, *,
+                 seed: int | None = None) -> NonFiniteLossError:
+        """The error for training step ``global_step`` (0-based)."""
+        epoch, step = global_step // steps_per_epoch + 1, global_step % steps_per_epoch
+        who = "" if seed is None else f" (seed {seed})"
+        return cls(f"non-finite training loss {loss} at epoch {epoch}, step {step} of "
+                   f"{steps_per_epoch} (global step {global_step}){who}; the last checkpoint "
+                   "(if any) is from before this epoch", epoch=epoch, step=step,
+                   global_step=global_step, loss=loss, seed=seed)
+
+    @classmethod
+    def in_evaluation(cls, loss: float, epoch: int, steps_per_epoch: int, *,
+             seed: int | None = None) -> NonFiniteLossError:
+        """The error for the evaluation after epoch ``epoch`` (1-based)."""
+        g = epoch * steps_per_epoch
+        who = "" if seed is None else f" (seed {seed})"
+        return cls(f"non-finite test loss {loss} after epoch {epoch} (global step {g}){who}; "
+                   "the last checkpoint (if any) is from before this epoch", epoch=epoch,
+                   step=None, global_step=g, loss=loss, seed=seed)
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -56,9 +78,14 @@ class TrainConfig:
         seed: recorded in the results; the data-order key is ``jax.random.key(seed)``
             unless :func:`train` gets an explicit ``key``. :func:`train_seeds` sets it
             per replica.
+        eval_every: evaluate every this many epochs (and always after the last one).
+            Each evaluation adds one row to the curves (test metrics in eval mode, the
+            epoch's running training metrics, the callbacks' entries);
+            ``curves["epoch"]`` lists the epochs the rows hold. Callbacks are called at
+            evaluations only. ``1``: every epoch.
         log_every: log the running training loss every this many steps through the
-            ``logging`` module (``0``: only once per epoch). The epoch is then compiled
-            as chunks of ``log_every`` steps and the host syncs after each chunk.
+            ``logging`` module (``0``: only once per evaluation). The host then syncs
+            after every chunk of ``log_every`` steps.
         checkpoint_every: save a checkpoint every this many epochs (and after the last).
         checkpoint_dir: orbax checkpoint directory; ``None`` disables checkpointing.
         resume: restore the latest checkpoint in ``checkpoint_dir`` (if any) and continue.
@@ -71,7 +98,9 @@ class TrainConfig:
             targets ``(N, classes)``) or ``"mse"`` (integer labels are one-hot encoded;
             float targets of the output's shape are used as they are). MSE is
             ``mean((out - target)**2)`` over outputs, averaged over examples.
-        progress: show a tqdm bar over epochs (only on a TTY, only on process 0).
+        progress: show a tqdm bar over epochs (only on process 0, and only where someone
+            watches: stderr is a terminal, or the code runs in a Jupyter kernel; never in
+            redirected output or CI logs). The bar is refreshed about twice a second.
         shuffle: draw a new batch order every epoch (``permutation(fold_in(key,
             epoch))``); ``False``: the examples in their given order every epoch (batch
             ``i`` is rows ``i * batch_size ...``), as in loops that slice a fixed array.
@@ -81,6 +110,7 @@ class TrainConfig:
     batch_size: int = 128
     eval_batch_size: int | None = None
     seed: int = 0
+    eval_every: int = 1
     log_every: int = 0
     checkpoint_every: int = 1
     checkpoint_dir: str | None = None
@@ -95,7 +125,7 @@ class TrainConfig:
 
     def __post_init__(self):
         minimums = {"epochs": 0, "batch_size": 1, "eval_batch_size": 1, "seed": 0,
-                    "log_every": 0, "checkpoint_every": 1, "keep_checkpoints": 2,
+                    "eval_every": 1, "log_every": 0, "checkpoint_every": 1, "keep_checkpoints": 2,
                     "fsdp_min_size": 0, "devices": 1}
         optional = ("eval_batch_size", "devices")  # None: derived from the device count
         for name, minimum in minimums.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +14,7 @@ from jax.sharding import PartitionSpec as P
 from jaxcnn.train.sharding import place_from_host
 from jaxcnn.validation import Text, error
 
-__all__ = ["DATA_KEYS", "as_arrays", "check_targets", "DeviceData"]
+__all__ = ["DATA_KEYS", "as_arrays", "check_targets", "check_augment", "means", "DeviceData"]
 
 DATA_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -90,6 +91,36 @@ def check_targets(arrays: Mapping[str, np.ndarray], *, num_outputs: int, loss: s
                 raise error(name, "probability targets (rows >= 0 summing to 1) for "
                             "loss='cross_entropy'", Text(f"rows with min {float(y.min()):.4g} and "
                             f"sums in [{float(sums.min()):.4g}, {float(sums.max()):.4g}]"))
+
+
+def check_augment(augment: Any, arrays: Mapping[str, np.ndarray], batch_size: int,
+                  key: jax.Array) -> None:
+    """Refuses an ``augment`` that is not a function ``(key, x) -> x`` keeping the shape
+    and dtype of a training batch (checked abstractly, nothing is compiled)."""
+    if augment is None:
+        return
+    if not callable(augment):
+        raise error("augment", "a function (key, x_batch) -> x_batch or None",
+                    Text(type(augment).__name__))
+    x = arrays["x_train"]
+    batch = jax.ShapeDtypeStruct((batch_size, *x.shape[1:]), x.dtype)
+    try:
+        out = jax.eval_shape(augment, jax.eval_shape(lambda k: k, key), batch)
+    except (TypeError, ValueError) as err:
+        raise error("augment", f"a function (key, x_batch) -> x_batch taking a batch of shape "
+                    f"{batch.shape} and dtype {batch.dtype}",
+                    Text(f"{type(err).__name__}: {err}")) from err
+    if getattr(out, "shape", None) != batch.shape or getattr(out, "dtype", None) != batch.dtype:
+        got = (f"shape {tuple(out.shape)} and dtype {out.dtype}" if hasattr(out, "shape")
+               else type(out).__name__)
+        raise error("augment", f"a function (key, x_batch) -> x_batch returning the batch's "
+                    f"shape {batch.shape} and dtype {batch.dtype}", Text(got))
+
+
+def means(sums: Mapping[str, np.ndarray]) -> tuple[float, float]:
+    """``(mean loss, accuracy)`` from per-step or per-batch sums (exactly summed)."""
+    count = math.fsum(sums["count"])
+    return math.fsum(sums["loss_sum"]) / count, math.fsum(sums["correct"]) / count
 
 
 class DeviceData:

@@ -3,12 +3,22 @@
 The results of one run (what :func:`train` returns, and each ``per_seed`` entry of
 :func:`train_seeds`) are a JSON-able dict: ``"config"``, ``"epochs_completed"``,
 ``"curves"`` (``{"epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc",
-"wall_time", *callback keys}``, one entry per epoch), ``"final"`` (``{"epoch", "step",
-"train_loss", "train_acc", "test_loss", "test_acc"}``), ``"wall_time"``, ``"device"``
-(``{"platform", "device_kind", "count", "process_count"}``), ``"num_params"``,
-``"num_train"``, ``"num_test"``, ``"steps_per_epoch"``, ``"eval_batch_size"``,
-``"sharding"`` and ``"resumed_from"``. Training metrics are running means over the
-epoch's steps (train mode); test metrics are computed in eval mode.
+"wall_time", *callback keys}``, one row per evaluation: every ``eval_every`` epochs and
+after the last; ``curves["epoch"]`` lists the epochs the rows hold), ``"final"``
+(``{"epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc"}``, the last
+row), ``"wall_time"``, ``"device"`` (``{"platform", "device_kind", "count",
+"process_count"}``), ``"num_params"``, ``"num_train"``, ``"num_test"``,
+``"steps_per_epoch"``, ``"eval_batch_size"``, ``"sharding"`` and ``"resumed_from"``.
+Training metrics are running means over the row's epoch's steps (train mode); test
+metrics are computed in eval mode; ``curves["wall_time"]`` holds the seconds since the
+previous row (time inside one program call shared out by steps; the first row includes
+compilation).
+
+When the host returns (each return is one compiled-program call; nothing else needs
+it in between): at every evaluation when there are callbacks, at every checkpoint, after
+every ``log_every`` steps, about every :data:`BAR_REFRESH_S` seconds while a progress bar
+is shown, at most every :data:`~jaxcnn.train.steps.CAP_STEPS` steps, and at the end.
+Without callbacks, checkpoints, logging or a bar a run of 150 epochs is one call.
 
 Replicas on a mesh (:func:`train_seeds` with ``config.devices > 1``): the replica axis is
 not sharded; each replica's arrays get the sharding a single run would give them
@@ -38,11 +48,15 @@ from jaxcnn.train.data import as_arrays
 from jaxcnn.train.run import FINAL_KEYS, Run
 from jaxcnn.train.sharding import is_key
 
-#: The final metrics summarised over seeds by :func:`train_seeds`.
-METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
 from jaxcnn.validation import Text, error, is_int
 
-__all__ = ["train", "train_seeds"]
+__all__ = ["train", "train_seeds", "show_progress", "in_notebook", "Augment"]
+
+#: The final metrics summarised over seeds by :func:`train_seeds`.
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
+
+Augment = Callable[[jax.Array, jax.Array], jax.Array]
+"""An augmentation ``(key, x_batch) -> x_batch`` run inside the compiled training step."""
 
 logger = logging.getLogger("jaxcnn.train")
 
@@ -53,34 +67,101 @@ def _check_config(config: Any) -> TrainConfig:
     return config
 
 
+def in_notebook() -> bool:
+    """Whether this code runs in a Jupyter (IPython) kernel: a notebook, JupyterLab, VS
+    Code or Colab (IPython is never imported here just to ask)."""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    try:
+        shell = get() if get is not None else None
+    except Exception:  # noqa: BLE001  (a half-initialised IPython)
+        return False
+    if shell is None:
+        return False
+    if any(c.__name__ == "ZMQInteractiveShell" for c in type(shell).__mro__):
+        return True
+    try:
+        return "IPKernelApp" in getattr(shell, "config", {})
+    except TypeError:
+        return False
+
+
+def show_progress(progress: bool, *, stream: Any = None, process_index: int | None = None
+                  ) -> bool:
+    """Whether to draw a progress bar: asked for (``progress``), on process 0, and where
+    someone watches it — ``stream`` (default ``sys.stderr``) is a terminal, or the code
+    runs in a Jupyter kernel (whose stderr is not a terminal). Redirected output, CI logs
+    and batch jobs get no bar."""
+    if not progress:
+        return False
+    if (jax.process_index() if process_index is None else process_index) != 0:
+        return False
+    stream = sys.stderr if stream is None else stream
+    try:
+        if stream.isatty():
+            return True
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        pass
+    return in_notebook()
+
+
 def _progress_bar(config: TrainConfig, start: int, desc: str):
-    if not (config.progress and jax.process_index() == 0
-            and getattr(sys.stderr, "isatty", lambda: False)()):
+    if not show_progress(config.progress):
         return None
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # a widget in notebooks (with ipywidgets), text elsewhere
 
     return tqdm(total=config.epochs, initial=start, desc=desc, unit="epoch")
 
 
+#: With a progress bar, the host returns about this often (seconds) to refresh it.
+BAR_REFRESH_S = 0.5
+
+
 def _fit(run: Run, callbacks: Sequence[Callback], checkpoint_dir: str | None,
          desc: str) -> list[dict]:
-    """The epoch loop shared by :func:`train` and :func:`train_seeds`."""
+    """The loop shared by :func:`train` and :func:`train_seeds`: spans of steps, each one
+    compiled-program call, cut where the host is needed (see :meth:`Run.next_stop`)."""
     t0 = time.perf_counter()
     run.open_checkpoints(checkpoint_dir)
     elapsed_before = float(run.results[0]["wall_time"])
     bar = _progress_bar(run.config, run.start_epoch, desc)
+    n = run.n_steps
+    g, total = run.start_epoch * n, run.config.epochs * n
+    # The first span with a bar is one epoch (it includes compilation); later ones are
+    # sized from the measured speed. Processes of a multi-process run must cut the run
+    # identically (the program holds collectives), so there a bar means one-epoch spans.
+    multi = jax.process_count() > 1
+    bar_epochs = 1 if bar is not None or (multi and run.config.progress) else None
+    since_row = 0.0  # seconds since the last row of the curves
     try:
-        for epoch in range(run.start_epoch, run.config.epochs):  # 0-based
-            te0 = time.perf_counter()
-            train_metrics = run.train_epoch(epoch)
-            test_metrics = run.evaluate(epoch)
-            extras = (run.run_callbacks(epoch + 1, callbacks) if callbacks
-                      else [{} for _ in run.seeds])
-            run.batch_placement()
-            run.record(epoch, train_metrics, test_metrics, extras, time.perf_counter() - te0,
-                       elapsed_before + time.perf_counter() - t0)
-            _log_epoch(run, epoch, bar)
-            run.save(epoch + 1)
+        while g < total:
+            ts = time.perf_counter()
+            end = run.next_stop(g, callbacks=bool(callbacks), max_epochs=bar_epochs)
+            rows = run.train_span(g, end)
+            span_time = time.perf_counter() - ts
+            done = g  # the step up to which time has been given to rows
+            for epoch, train_metrics, test_metrics in rows:
+                extras = (run.run_callbacks(epoch, callbacks) if callbacks
+                          else [{} for _ in run.seeds])
+                run.batch_placement()
+                share = span_time * (epoch * n - done) / (end - g)
+                done = epoch * n
+                if callbacks:  # the callbacks' time goes to their row
+                    share += time.perf_counter() - ts - span_time
+                run.record(epoch, train_metrics, test_metrics, extras, since_row + share)
+                since_row = 0.0
+                _log_row(run, epoch, bar)
+            since_row += span_time * (end - done) / (end - g)
+            epochs_done = end // n
+            run.advance(epochs_done, elapsed_before + time.perf_counter() - t0)
+            if end % n == 0:
+                run.save(epochs_done)
+            if bar is not None:
+                bar.update(epochs_done - bar.n)
+                if not multi:
+                    per_epoch = span_time * n / (end - g)
+                    bar_epochs = max(1, int(BAR_REFRESH_S / max(per_epoch, 1e-9)))
+            g = end
     finally:
         if bar is not None:
             bar.close()
@@ -93,32 +174,40 @@ def _fit(run: Run, callbacks: Sequence[Callback], checkpoint_dir: str | None,
     return [to_jsonable(r) for r in run.results]
 
 
-def _log_epoch(run: Run, epoch: int, bar) -> None:
+def _log_row(run: Run, epoch: int, bar) -> None:
     finals = [r["final"] for r in run.results]
     mean = {k: float(np.mean([f[k] for f in finals])) for k in FINAL_KEYS}
     logger.info("epoch %d: train loss %.4f acc %.4f, test loss %.4f acc %.4f (%d replicas)",
-                epoch + 1, mean["train_loss"], mean["train_acc"], mean["test_loss"],
+                epoch, mean["train_loss"], mean["train_acc"], mean["test_loss"],
                 mean["test_acc"], len(finals))
     if bar is not None:
         bar.set_postfix(loss=f"{mean['train_loss']:.4f}", acc=f"{mean['train_acc']:.3f}",
-                        test_acc=f"{mean['test_acc']:.3f}")
-        bar.update(1)
+                        test_acc=f"{mean['test_acc']:.3f}", refresh=False)
+
+
+def _data_key(key: Any, seed: int) -> jax.Array:
+    if key is None:
+        return jax.random.key(seed)
+    if not is_key(key):  # raw uint32 key data
+        return jax.random.wrap_key_data(jnp.asarray(key, jnp.uint32))
+    return key
 
 
 def train(model: nnx.Module, tx: optax.GradientTransformation, data: Mapping[str, Any], *,
           config: TrainConfig, key: jax.Array | None = None,
-          callbacks: Sequence[Callback] = ()) -> dict:
+          callbacks: Sequence[Callback] = (), augment: Augment | None = None) -> dict:
     """Trains ``model`` in place with ``tx`` on ``data``; returns a JSON-able results dict.
 
-    Each epoch runs as one compiled program (``lax.scan`` over its steps, batches gathered
-    on device from the epoch's permutation); the host syncs once per epoch.
+    One compiled program runs many epochs (batches gathered and augmented on device,
+    evaluations inside); the host takes over only where needed (:mod:`jaxcnn.train.loop`).
+    The model is checked on one example (``jax.eval_shape``) before anything compiles.
 
     Args:
         model: an ``nnx.Module`` mapping ``(B, *feature_shape)`` to ``(B, C)``. Its
             ``nnx.Param`` variables are trained; every other variable (BatchNorm batch
             statistics, RNG state, masks) is carried through the steps. Updated in place
-            with the final state (and at the end of every epoch when there are callbacks)
-            and left in ``eval()`` mode.
+            with the final state (and at every evaluation when there are callbacks) and
+            left in ``eval()`` mode.
         tx: any optax transform; ``tx.update(grads, opt_state, params)`` gets the params.
         data: ``{"x_train": (N, *feature_shape), "y_train": (N,) int labels in [0, C) or
             (N, C) float targets, "x_test": (M, *feature_shape), "y_test": (M,) or (M, C)}``
@@ -126,19 +215,23 @@ def train(model: nnx.Module, tx: optax.GradientTransformation, data: Mapping[str
         config: a :class:`TrainConfig`.
         key: PRNG key for the data order (epoch ``e`` uses ``fold_in(key, e)``);
             ``None``: ``jax.random.key(config.seed)``. A resumed run uses the checkpointed key.
-        callbacks: functions ``(epoch, model) -> dict | None`` called after every epoch
-            (``epoch`` counts from 1); returned entries are appended to
-            ``results["curves"]``. A callback may modify the model's variables (e.g.
-            pruning); training continues from the modified state.
+        callbacks: functions ``(epoch, model) -> dict | None`` called at every evaluation
+            (``epoch`` counts from 1); their entries join the row in ``results["curves"]``.
+            A callback may modify the model's variables (e.g. pruning); training
+            continues from the modified state.
+        augment: ``(key, x_batch) -> x_batch`` (same shape and dtype), run inside the
+            compiled step on every training batch, e.g.
+            ``jaxcnn.data.augment.Translate(4)``; its key is a function of the run's
+            ``key`` and the global step (:func:`jaxcnn.train.steps.augment_key`).
 
     Returns:
-        The run's results dict (``"config"``, ``"curves"`` per epoch, ``"final"``
-        metrics, ``"device"``, ...; every key is listed in :mod:`jaxcnn.train.loop`).
+        The run's results dict (``"config"``, ``"curves"`` per evaluation, ``"final"``,
+        ``"device"``, ...; every key is listed in :mod:`jaxcnn.train.loop`).
 
     Raises:
-        ValueError: bad data (keys, shapes, non-finite values, labels outside ``[0, C)``),
-            batch sizes not fitting the data or devices, or a non-empty ``checkpoint_dir``
-            without ``resume=True``.
+        ValueError: bad data (keys, shapes, non-finite values, labels outside ``[0, C)``,
+            examples the model cannot take), batch sizes not fitting the data or devices,
+            a bad ``augment``, or a non-empty ``checkpoint_dir`` without ``resume=True``.
         NonFiniteLossError: the training (or test) loss became NaN or infinite. The model
             then holds its state from before the failing epoch's callbacks (its initial
             state if there are no callbacks); the last checkpoint is from before that epoch.
@@ -157,12 +250,8 @@ def train(model: nnx.Module, tx: optax.GradientTransformation, data: Mapping[str
         True
     """
     config = _check_config(config)
-    if key is None:
-        key = jax.random.key(config.seed)
-    elif not is_key(key):  # raw uint32 key data
-        key = jax.random.wrap_key_data(jnp.asarray(key, jnp.uint32))
-    run = Run([model], tx, as_arrays(data), config=config, keys=[key], seeds=[config.seed],
-              stacked=False)
+    run = Run([model], tx, as_arrays(data), config=config, keys=[_data_key(key, config.seed)],
+              seeds=[config.seed], stacked=False, augment=augment)
     return _fit(run, callbacks, config.checkpoint_dir, "train")[0]
 
 
@@ -214,15 +303,14 @@ def _summary(seeds: list[int], per_seed: list[dict], config: TrainConfig,
 
 def train_seeds(make_model: Callable[[int], nnx.Module], tx: optax.GradientTransformation,
                 data: Mapping[str, Any], *, seeds: Sequence[int], config: TrainConfig,
-                callbacks: Sequence[Callback] = (),
-                max_replicas: int | None = None) -> tuple[list[nnx.Module], dict]:
+                callbacks: Sequence[Callback] = (), max_replicas: int | None = None,
+                augment: Augment | None = None) -> tuple[list[nnx.Module], dict]:
     """Trains one model per seed, all replicas in one compiled program.
 
     Replica ``s`` is initialised by ``make_model(s)`` and sees the data in the order of
     ``jax.random.key(s)`` — exactly what ``train(make_model(s), tx, data, config=
     dataclasses.replace(config, seed=s))`` does alone. The models' states are stacked
-    along a leading replica axis and every compiled program (epoch scan, evaluation,
-    permutation) is ``jax.vmap``-ed over it; the dataset is shared.
+    along a leading replica axis and the compiled program is ``jax.vmap``-ed over it.
 
     On a mesh the replica axis is not sharded (see :mod:`jaxcnn.train.loop`).
     ``max_replicas`` bounds how many replicas are compiled together; groups of
@@ -238,6 +326,7 @@ def train_seeds(make_model: Callable[[int], nnx.Module], tx: optax.GradientTrans
             ``seeds_<first>-<last>`` (resume with the same seeds and ``max_replicas``).
         callbacks: as for :func:`train`, called for every replica's model.
         max_replicas: at most this many replicas per compiled program; ``None``: all.
+        augment: as for :func:`train` (replica ``s`` draws the stream of seed ``s``).
 
     Returns:
         ``(models, results)``: the trained models in seed order (in ``eval()`` mode) and
@@ -270,11 +359,11 @@ def train_seeds(make_model: Callable[[int], nnx.Module], tx: optax.GradientTrans
     elif not is_int(max_replicas) or max_replicas < 1:
         raise error("max_replicas", "an int >= 1 or None", max_replicas)
     models, per_seed = _train_groups(make_model, tx, as_arrays(data), seeds, config,
-                                     callbacks, int(max_replicas))
+                                     callbacks, int(max_replicas), augment)
     return models, _summary(seeds, per_seed, config, int(max_replicas), t0)
 
 
-def _train_groups(make_model, tx, arrays, seeds, config, callbacks, max_replicas):
+def _train_groups(make_model, tx, arrays, seeds, config, callbacks, max_replicas, augment):
     """Trains ``seeds`` in groups of ``max_replicas``; ``(models, per-seed results)``."""
     models, per_seed, reference, programs, device_data = [], [], None, {}, None
     for i in range(0, len(seeds), max_replicas):
@@ -287,7 +376,8 @@ def _train_groups(make_model, tx, arrays, seeds, config, callbacks, max_replicas
         # programs (one trace, one compile).
         run = Run(group_models, tx, arrays, config=config,
                   keys=[jax.random.key(s) for s in group], seeds=group, stacked=True,
-                  programs=programs.get(len(group)), device_data=device_data)
+                  programs=programs.get(len(group)), device_data=device_data,
+                  augment=augment)
         programs[len(group)], device_data = run.programs, run.data
         per_seed += _fit(run, callbacks, directory, f"seeds {group[0]}-{group[-1]}")
         models += group_models

@@ -3,7 +3,7 @@
 :class:`Run` holds what both :func:`jaxcnn.train.train` and
 :func:`jaxcnn.train.train_seeds` need: the state on the mesh, the compiled programs, the
 checkpoint manager and the per-replica results. The host loop (``loop.py``) asks it for
-one epoch at a time.
+one span of steps at a time (:meth:`Run.next_stop`, :meth:`Run.train_span`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -27,7 +26,7 @@ from jaxcnn.io import to_jsonable
 from jaxcnn.tree import count_params, keypath_str
 from jaxcnn.train.checkpoint import CheckpointManager
 from jaxcnn.train.config import Callback, NonFiniteLossError, TrainConfig
-from jaxcnn.train.data import DeviceData, check_targets
+from jaxcnn.train.data import DeviceData, check_augment, check_targets, means
 from jaxcnn.train.sharding import (copy_to, describe_devices, make_mesh, param_sharding,
                                    place_from_host, spec_as_list, stacked_sharding, to_host)
 from jaxcnn.train.steps import Programs, StepSpec
@@ -40,6 +39,7 @@ logger = logging.getLogger("jaxcnn.train")
 BUILTIN_CURVES = ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc",
                   "wall_time")
 FINAL_KEYS = ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc")
+SUM_KEYS = ("loss_sum", "correct", "count")
 
 
 def _stack(trees: Sequence[Any]) -> Any:
@@ -71,13 +71,15 @@ class Run:
             tracing and compiling them again (``train_seeds``' groups).
         device_data: the dataset already on this mesh (an earlier run's ``data``), so it
             is not checked and transferred again.
+        augment: ``(key, x_batch) -> x_batch`` applied to every training batch, or None.
     """
 
     def __init__(self, models: Sequence[nnx.Module], tx: optax.GradientTransformation,
                  arrays: Mapping[str, np.ndarray], *, config: TrainConfig,
                  keys: Sequence[jax.Array], seeds: Sequence[int], stacked: bool,
                  programs: Programs | None = None,
-                 device_data: DeviceData | None = None):
+                 device_data: DeviceData | None = None,
+                 augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None):
         self.models, self.config, self.stacked = list(models), config, stacked
         self.seeds = [int(s) for s in seeds]
         self.mesh = make_mesh(config.devices)
@@ -87,6 +89,7 @@ class Run:
         if device_data is None:
             check_targets(arrays, num_outputs=self._num_outputs(graph_eval, arrays),
                           loss=config.loss)
+            check_augment(augment, arrays, config.batch_size, keys[0])
             device_data = DeviceData(arrays, self.mesh)
         self.data = device_data
         tr, te = self.data.splits["train"], self.data.splits["test"]
@@ -98,15 +101,17 @@ class Run:
         self.key_impl = jax.random.key_impl(keys[0])
         key = _stack(keys) if stacked else keys[0]
         self.key = place_from_host(key, self.replicated)
-        self.programs = programs or Programs(StepSpec(
+        self.programs = programs or Programs.get(StepSpec(
             graph_train=graph_train, graph_eval=graph_eval, tx=tx, loss=config.loss,
             batch_size=config.batch_size, eval_batch_size=eval_bs,
-            num_eval_batches=-(-te["n_padded"] // eval_bs), shardings=self.shardings,
-            batch_sharding=self.data.sharding, replicated=self.replicated, replicas=stacked,
-            shuffle=config.shuffle))
+            steps_per_epoch=self.n_steps, num_eval_batches=-(-te["n_padded"] // eval_bs),
+            shardings=self.shardings, batch_sharding=self.data.sharding,
+            replicated=self.replicated, replicas=stacked, shuffle=config.shuffle,
+            augment=augment))
         self.results = [self._new_results(s, eval_bs) for s in self.seeds]
         self.manager = None
         self.start_epoch = 0
+        self._partial: dict[str, np.ndarray] = {}  # steps of an unfinished epoch
 
     # ------------------------------------------------------------------ set-up
 
@@ -125,9 +130,17 @@ class Run:
         return splits[0][0], graph_eval
 
     def _num_outputs(self, graph_eval, arrays) -> int:
+        """The model's outputs per example, from its abstract evaluation on one example
+        (nothing is compiled); a model that cannot take the examples is refused here."""
         x = jax.ShapeDtypeStruct((1, *arrays["x_train"].shape[1:]), arrays["x_train"].dtype)
-        out = jax.eval_shape(lambda p, r, x: nnx.merge(graph_eval, p, r, copy=True)(x),
-                             self._params0[0], self._rest0[0], x)
+        try:
+            out = jax.eval_shape(lambda p, r, x: nnx.merge(graph_eval, p, r, copy=True)(x),
+                                 self._params0[0], self._rest0[0], x)
+        except (TypeError, ValueError) as err:
+            reason = " ".join(str(err).split())[:300]
+            raise error("data['x_train']", "examples of the shape the model takes (a batch "
+                        f"of 1 failed in the model: {type(err).__name__}: {reason})",
+                        Text(f"examples of shape {tuple(x.shape[1:])} ({x.dtype})")) from err
         if len(out.shape) != 2:
             raise error("model output", "shape (batch, classes)",
                         Text(f"shape {tuple(out.shape)} for a batch of 1"))
@@ -208,73 +221,93 @@ class Run:
         if self.manager is not None:
             self.manager.close()
 
-    # ------------------------------------------------------------------ one epoch
+    # ------------------------------------------------------------------ spans of steps
 
-    def train_epoch(self, epoch: int) -> list[tuple[float, float]]:
-        """Runs epoch ``epoch`` (0-based); returns ``(train_loss, train_acc)`` per replica.
+    def is_eval_epoch(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` (counted from 1) ends with an evaluation."""
+        return epoch % self.config.eval_every == 0 or epoch == self.config.epochs
+
+    def next_stop(self, g: int, *, callbacks: bool, max_epochs: int | None = None) -> int:
+        """The global step at which the span starting at step ``g`` returns to the host.
+
+        The next point the host is needed at: the end of a ``log_every`` chunk, an
+        evaluation with callbacks to call, a checkpoint, ``max_epochs`` epochs (the
+        progress bar), the end of training, or the program's capacity.
+        """
+        cfg, n = self.config, self.n_steps
+        end = cfg.epochs * n
+        epoch, i = divmod(g, n)
+        if cfg.log_every:
+            return min(end, epoch * n + min(n, (i // cfg.log_every + 1) * cfg.log_every))
+        end = min(end, g + self.programs.cap_steps)
+        if max_epochs is not None:
+            end = min(end, (epoch + max_epochs) * n)
+        if callbacks:
+            end = min(end, _next_multiple(epoch + 1, cfg.eval_every) * n)
+        if self.manager is not None:
+            end = min(end, _next_multiple(epoch + 1, cfg.checkpoint_every) * n)
+        return end
+
+    def train_span(self, g0: int, g1: int) -> list[tuple[int, list, list]]:
+        """Runs global steps ``[g0, g1)`` in one program call.
+
+        Returns:
+            ``(epoch, train, test)`` for every evaluated epoch that ended in the span, in
+            order: ``epoch`` counted from 1, ``train`` the epoch's ``(train_loss,
+            train_acc)`` and ``test`` its ``(test_loss, test_acc)`` per replica.
 
         Raises:
-            NonFiniteLossError: for the first replica (in seed order) whose loss was not
-                finite, naming its first bad step.
+            NonFiniteLossError: for the first epoch with a non-finite training loss (the
+                first replica in seed order, naming its first bad step), or a non-finite
+                test loss at an evaluation.
         """
-        cfg, tr = self.config, self.data.splits["train"]
-        perm = self.programs.permutation(self.key, np.int32(epoch), tr["index"])
-        length = cfg.log_every or self.n_steps
-        metrics, bads = [], []
-        for start in range(0, self.n_steps, length):
-            chunk = self.programs.chunk(min(length, self.n_steps - start))
-            self.params, self.rest, self.opt_state, m, bad = chunk(
-                self.params, self.rest, self.opt_state, perm, tr["x"], tr["y"],
-                np.int32(start))
-            metrics.append(m)
-            bads.append(bad)
-            if cfg.log_every:
-                m = jax.device_get(m)
-                logger.info("epoch %d step %d: loss %.6g", epoch + 1,
-                            start + m["count"].shape[-1],
-                            float(np.sum(m["loss_sum"]) / np.sum(m["count"])))
-        metrics, bads = jax.device_get((metrics, bads))
-        self._raise_if_bad(epoch, bads)
-        sums = {k: np.concatenate([np.reshape(m[k], (len(self.seeds), -1)) for m in metrics],
-                                  axis=1) for k in ("loss_sum", "correct", "count")}
-        return [(math.fsum(sums["loss_sum"][r]) / math.fsum(sums["count"][r]),
-                 math.fsum(sums["correct"][r]) / math.fsum(sums["count"][r]))
-                for r in range(len(self.seeds))]
+        cfg, n, reps = self.config, self.n_steps, len(self.seeds)
+        tr, te = self.data.splits["train"], self.data.splits["test"]
+        self.params, self.rest, self.opt_state, out = self.programs.segment(
+            self.params, self.rest, self.opt_state, self.key, tr["x"], tr["y"], tr["index"],
+            te["x"], te["y"], te["valid"], np.int32(g0), np.int32(g1),
+            np.int32(cfg.eval_every), np.int32(cfg.epochs))
+        out = jax.device_get(out)
+        steps = {k: np.reshape(out["train"][k], (reps, -1))[:, :g1 - g0] for k in SUM_KEYS}
+        evals = {k: np.reshape(out["eval"][k], (reps, self.programs.cap_epochs, -1))
+                 for k in SUM_KEYS}
+        bad_step, bad_loss = (np.reshape(out[k], -1) for k in ("bad_step", "bad_loss"))
+        if cfg.log_every:
+            e, i = divmod(g1 - 1, n)
+            logger.info("epoch %d step %d: loss %.6g", e + 1, i + 1,
+                        float(np.sum(steps["loss_sum"]) / np.sum(steps["count"])))
+        steps = {k: np.concatenate([self._partial[k], v], 1) if self._partial else v
+                 for k, v in steps.items()}
+        first = g1 - steps["count"].shape[1]  # the global step of steps[:, 0]
+        rows, evaluated = [], 0
+        for epoch in range(g0 // n, (g1 - 1) // n + 1):  # 0-based
+            self._raise_if_bad(epoch, bad_step, bad_loss)
+            if (epoch + 1) * n > g1 or not self.is_eval_epoch(epoch + 1):
+                continue
+            lo = epoch * n - first
+            train = [means({k: v[r, lo:lo + n] for k, v in steps.items()})
+                     for r in range(reps)]
+            test = [means({k: v[r, evaluated] for k, v in evals.items()})
+                    for r in range(reps)]
+            evaluated += 1
+            self._raise_if_bad_test(epoch, test)
+            rows.append((epoch + 1, train, test))
+        keep = g1 % n  # the steps of an unfinished epoch, kept for the next span
+        self._partial = {k: v[:, v.shape[1] - keep:] for k, v in steps.items()} if keep else {}
+        return rows
 
-    def _raise_if_bad(self, epoch: int, bads: list[dict]) -> None:
+    def _raise_if_bad(self, epoch: int, bad_step: np.ndarray, bad_loss: np.ndarray) -> None:
         for r, seed in enumerate(self.seeds):
-            for bad in bads:
-                step = int(np.reshape(bad["step"], -1)[r])
-                if step >= 0:
-                    loss = float(np.reshape(bad["loss"], -1)[r])
-                    g = epoch * self.n_steps + step
-                    who = f" (seed {seed})" if self.stacked else ""
-                    raise NonFiniteLossError(
-                        f"non-finite training loss {loss} at epoch {epoch + 1}, step {step} "
-                        f"of {self.n_steps} (global step {g}){who}; the last checkpoint (if "
-                        f"any) is from before this epoch", epoch=epoch + 1, step=step,
-                        global_step=g, loss=loss, seed=seed if self.stacked else None)
-
-    def evaluate(self, epoch: int) -> list[tuple[float, float]]:
-        """``(test_loss, test_acc)`` per replica in eval mode, after epoch ``epoch``."""
-        te = self.data.splits["test"]
-        sums = jax.device_get(self.programs.evaluate(self.params, self.rest, te["x"], te["y"],
-                                                     te["valid"]))
-        out = []
-        for r, seed in enumerate(self.seeds):
-            loss_sum, correct, count = (math.fsum(np.reshape(sums[k], (len(self.seeds), -1))[r])
-                                        for k in ("loss_sum", "correct", "count"))
-            loss = loss_sum / count
-            if not math.isfinite(loss):
-                g = (epoch + 1) * self.n_steps
-                who = f" (seed {seed})" if self.stacked else ""
-                raise NonFiniteLossError(
-                    f"non-finite test loss {loss} after epoch {epoch + 1} (global step {g})"
-                    f"{who}; the last checkpoint (if any) is from before this epoch",
-                    epoch=epoch + 1, step=None, global_step=g, loss=loss,
+            if bad_step[r] >= 0 and bad_step[r] // self.n_steps == epoch:
+                raise NonFiniteLossError.in_training(
+                    float(bad_loss[r]), int(bad_step[r]), self.n_steps,
                     seed=seed if self.stacked else None)
-            out.append((loss, correct / count))
-        return out
+
+    def _raise_if_bad_test(self, epoch: int, test: list[tuple[float, float]]) -> None:
+        for (loss, _), seed in zip(test, self.seeds):
+            if not math.isfinite(loss):
+                raise NonFiniteLossError.in_evaluation(loss, epoch + 1, self.n_steps,
+                                              seed=seed if self.stacked else None)
 
     # ------------------------------------------------------------------ callbacks, models
 
@@ -323,12 +356,13 @@ class Run:
             self.params, self.rest = copy_to(params[0], p_sh), copy_to(rest[0], r_sh)
 
     def record(self, epoch: int, train: list, test: list, extras: list[dict],
-               epoch_time: float, elapsed: float) -> None:
-        """Appends epoch ``epoch`` (0-based) to every replica's curves and ``final``."""
+               row_time: float) -> None:
+        """Appends the evaluation after epoch ``epoch`` (counted from 1) to every replica's
+        curves and ``final``; ``row_time``: seconds since the previous row."""
         info = self.programs.batch_info
         for res, (tl, ta), (vl, va), extra in zip(self.results, train, test, extras):
-            row = {"epoch": epoch + 1, "step": (epoch + 1) * self.n_steps, "train_loss": tl,
-                   "train_acc": ta, "test_loss": vl, "test_acc": va, "wall_time": epoch_time}
+            row = {"epoch": epoch, "step": epoch * self.n_steps, "train_loss": tl,
+                   "train_acc": ta, "test_loss": vl, "test_acc": va, "wall_time": row_time}
             curves = res["curves"]
             for name, value in row.items():
                 curves[name].append(value)
@@ -340,12 +374,16 @@ class Run:
             for values in curves.values():  # pad callback curves that skipped an epoch
                 if len(values) < len(curves["epoch"]):
                     values.append(None)
-            res["epochs_completed"] = epoch + 1
             if info:
                 res["sharding"]["batch"] = spec_as_list(info["spec"]) \
                     if not isinstance(info["spec"], str) else info["spec"]
                 res["sharding"]["batch_devices"] = info["devices"]
             res["final"] = {k: row[k] for k in FINAL_KEYS}
+
+    def advance(self, epochs_completed: int, elapsed: float) -> None:
+        """Records how far training got (whole epochs) and the wall time so far."""
+        for res in self.results:
+            res["epochs_completed"] = epochs_completed
             res["wall_time"] = elapsed
 
     def batch_placement(self) -> None:
@@ -355,5 +393,6 @@ class Run:
                                             devices=len(self.data.sharding.device_set))
 
 
-def elapsed_since(t0: float, before: float) -> float:
-    return before + time.perf_counter() - t0
+def _next_multiple(k: int, m: int) -> int:
+    """The smallest multiple of ``m`` that is ``>= k``."""
+    return -(-k // m) * m
