@@ -129,4 +129,5 @@ def train(model: nnx.Module, tx: optax.GradientTransformation, data: Mapping[str
     model.eval()
     final = {k: curves[k][-1] for k in ("epoch", "train_loss", "train_acc", "test_loss",
                                         "test_acc")} if config.epochs else {}
-    return {"curves": curves, "final": final, "steps_per_epoch": steps}
+    return {"curves": curves, "final": final, "steps_per_epoch": steps,
+            "epochs_completed": config.epochs}
