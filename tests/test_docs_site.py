@@ -268,3 +268,33 @@ def test_results_page_tables_fit_at_1280px():
            if t["right"] > t["limit"] + 1]
     assert not cut, f"wide tables that do not fit the 1280 px page (right edge, limit): {cut}"
 
+
+
+# ----------------------------------------------------------------------------- results page
+
+
+def _results_hook():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("results_hook", ROOT / "docs/hooks/results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_results_page_names_source_files_instead_of_linking_them():
+    hook = _results_hook()
+    text = ("see [its protocol](experiments/x/run.py), ![f](figures/f.png), "
+            "[paper](https://arxiv.org/abs/1), [up](#top)")
+    assert hook.repo_links(text) == (
+        "see its protocol (`experiments/x/run.py`), ![f](figures/f.png), "
+        "[paper](https://arxiv.org/abs/1), [up](#top)")
+    # Every link left in the README's results section resolves on the site: a web link,
+    # an anchor, or a figure that exists (mkdocs --strict fails on anything else).
+    section = hook.repo_links(_readme_section("What we found").replace(
+        "](docs/figures/", "](figures/"))
+    for target in re.findall(r"\]\(([^)\s]+)\)", section):
+        if target.startswith("figures/"):
+            assert (ROOT / "docs" / target).is_file(), target
+        else:
+            assert re.match(r"^([a-z]+:|#)", target), target

@@ -217,6 +217,7 @@ BAD_INPUT = [
     (["--preset", "paper"], "--dataset", "cifar10"),
     (["--dataset", "nlgp", "--nlgp-shape", "2x2x2"], "--nlgp-shape", "2x2x2"),
     (["--nlgp-shape", "20x20"], "--nlgp-shape", "nlgp"),
+    (["--set", "l1_scale=metres"], "l1_scale", "metres"),
 ]
 
 
@@ -356,6 +357,8 @@ def test_mnist_digits_smoke(module, dataset, tmp_path):
             "--no-progress", "--set", "epochs=1"]
     if module is sample_efficiency:  # it runs the shuffled order itself
         argv += ["--set", "sizes=(128,)", "--set", "models=s-conv,s-fc-blasso"]
+    else:  # one seed of two models: the 28x28 data path, not the training, is tested here
+        argv += ["--seeds", "1", "--set", "models=s-conv,s-fc-blasso"]
     module.main(argv)
     stem = learn_conv_tables.results_stem(dataset) if module is learn_conv else module.NAME
     res = json.loads((tmp_path / f"{stem}.json").read_text())
@@ -383,3 +386,72 @@ def test_sample_efficiency_shuffled_order_is_the_shuffled_dataset(name):
     for key in ("x_train", "x_test", "y_train", "y_test"):
         np.testing.assert_array_equal(orders["shuffled"][key], ref[key])
     assert not np.array_equal(orders["natural"]["x_train"], ref["x_train"])
+
+
+def test_lambda_in_gradient_units(tmp_path):
+    """``l1_scale="gradient"``: λ is a multiple of the S-FC first layer's median gradient
+    at initialisation, measured before training and recorded with the shrinkage."""
+    from experiments.harness.nets import model_factory
+    from experiments.harness.regime import gradient_scale
+
+    argv = ["--preset", "smoke", "--dataset", "digits", "--out", str(tmp_path),
+            "--no-progress", "--seeds", "1", "--set", "epochs=1",
+            "--set", "models=s-fc-blasso", "--set", "l1_scale=gradient",
+            "--set", "l1_first=0.8", "--set", "l1_rest=0.2", "--set", "sweep=((1.6,0.4),)"]
+    res = learn_conv.main(argv)
+    regime = res["regime"]
+    unit = regime["unit"]
+    assert regime["l1_scale"] == "gradient" and unit == regime["gradient"]["median"] > 0
+    # the unit is the median |dL/dW1| of seed 0's S-FC at init on the run's own data
+    cfg = LC_PRESETS["smoke"]
+    data, _ = learn_conv.prepare_data(
+        RunOptions(name="learn_conv", preset="smoke", dataset="digits", seed=0), cfg)
+    make = model_factory("s-fc", (8, 8, 1), 10, alpha=cfg.alpha, kernel_size=3)
+    assert gradient_scale(make(0), data)["median"] == pytest.approx(unit, rel=1e-6)
+    opt = res["models"][0]["optimizer"]
+    assert opt["l1_first"] == pytest.approx(0.8 * unit) and opt["beta"] == 2.0
+    assert opt["l1_rest"] == pytest.approx(0.2 * unit)
+    assert res["config"]["l1_first"] == 0.8  # the preset as given, in gradient units
+    sweep = res["sweep"][0]
+    assert sweep["optimizer"]["l1_first"] == pytest.approx(1.6 * unit)
+    assert sweep["label"].endswith("λ=1.6/0.4 x grad")
+    assert regime["shrinkage_over_init_std"] == pytest.approx(
+        regime["lambda_sum_lr"] / regime["gradient"]["init_std"])
+    table = learn_conv_tables.report_tables(res)["learn_conv_digits.regime"]
+    assert "(0.8x)" in table and table.count("\n") == 2
+
+
+def test_default_preset_on_the_digits_is_in_gradient_units():
+    from experiments.learn_conv.config import DIGITS_REGIME, presets_for
+
+    for dataset in ("mnist", "mnist_shuffled"):
+        cfg = presets_for(dataset)["default"]
+        assert cfg.l1_scale == "gradient" and cfg.beta == 50.0
+        assert {k: getattr(cfg, k) for k in DIGITS_REGIME} == DIGITS_REGIME
+    assert presets_for("mnist1d")["default"] == LC_PRESETS["default"]
+    assert presets_for("mnist")["paper"] == LC_PRESETS["paper"]
+
+
+def test_sharing_view_caps_large_layers_to_live_units(monkeypatch):
+    import jax
+    import jax.numpy as jnp
+
+    from experiments.harness import measures
+
+    monkeypatch.setattr(measures, "MAX_SHARING_UNITS", 8)
+    rng = np.random.default_rng(0)
+    small = jnp.asarray(rng.normal(size=(16, 8)), jnp.float32)
+    view, live = measures.sharing_view(small, jax.random.key(0))
+    assert view is small and live == 8  # small layers are measured whole
+    w = np.zeros((16, 20), np.float32)
+    w[:, [1, 4, 9]] = rng.normal(size=(16, 3))  # 3 live units of 20
+    view, live = measures.sharing_view(jnp.asarray(w), jax.random.key(0))
+    assert view.shape == (16, 8) and live == 3
+    np.testing.assert_array_equal(np.asarray(view[:, :3]), w[:, [1, 4, 9]])
+    assert not np.asarray(view[:, 3:]).any()  # padding: dead columns, never scored
+    w = rng.normal(size=(16, 20)).astype(np.float32)  # 20 live units: 8 drawn of them
+    view, live = measures.sharing_view(jnp.asarray(w), jax.random.key(1))
+    cols = {tuple(c) for c in w.T.round(6)}
+    assert live == 8 and all(tuple(c) in cols for c in np.asarray(view).T.round(6))
+    again, _ = measures.sharing_view(jnp.asarray(w), jax.random.key(1))
+    np.testing.assert_array_equal(np.asarray(view), np.asarray(again))  # deterministic

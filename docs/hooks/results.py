@@ -47,7 +47,28 @@ def _readme_section(root: Path) -> str:
     # "## What we found (...)" is the page title; its "###" subsections become "##".
     lines[0] = "# " + lines[0][3:]
     section = "\n".join(re.sub(r"^###", "##", line) for line in lines)
-    return section.replace("](docs/figures/", "](figures/")
+    return repo_links(section.replace("](docs/figures/", "](figures/"))
+
+
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+
+
+def repo_links(markdown: str) -> str:
+    """Turns links to repository files outside ``docs/`` into text naming the file.
+
+    The README links to source files (``experiments/<study>/run.py``) that are not
+    documentation pages, so on the site they would be broken links (an error under
+    ``--strict``). ``[its protocol](experiments/x/run.py)`` becomes
+    ``its protocol (`experiments/x/run.py`)``; web links, anchors and ``figures/``
+    links are kept.
+    """
+    def fix(m: re.Match) -> str:
+        text, target = m.group(1), m.group(2)
+        if re.match(r"^([a-z]+:|#|figures/)", target):
+            return m.group(0)
+        return f"{text} (`{target}`)"
+
+    return _LINK.sub(fix, markdown)
 
 
 def _gallery(docs_dir: Path) -> str:

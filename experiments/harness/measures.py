@@ -26,7 +26,8 @@ from experiments.harness import plots
 from jaxcnn import metrics, models
 from jaxcnn.tree import keypath_str
 
-__all__ = ["HOST_COUNT_LIMIT", "NNZ_PREFIX", "POWER_FRACTION", "alive_units",
+__all__ = ["HOST_COUNT_LIMIT", "MAX_SHARING_UNITS", "NNZ_PREFIX", "POWER_FRACTION",
+           "alive_units", "sharing_view",
            "calibrated_metrics", "first_layer_metrics",
            "nonzeros_callback", "param_nonzeros", "shown_units", "shown_units_record"]
 
@@ -81,6 +82,30 @@ def alive_units(w: jax.Array) -> np.ndarray:
 
 #: Planted shared fraction whose detection rate is reported as the sharing score's power.
 POWER_FRACTION = 0.25
+#: Layers with more units than this have their sharing score and its power measured on
+#: this many live units drawn at random (the score's cost grows as units²; a 28x28 S-FC
+#: with α = 16 has 3,136 units, whose power takes ~10x longer than on 1,024).
+MAX_SHARING_UNITS = 1024
+
+
+def sharing_view(w: jax.Array, key: jax.Array) -> tuple[jax.Array, int]:
+    """``(columns the sharing score is measured on, number of live units among them)``.
+
+    ``w`` itself when it has at most :data:`MAX_SHARING_UNITS` units; otherwise its live
+    units (a random :data:`MAX_SHARING_UNITS` of them if more), padded with all-zero
+    (dead, unscored) columns to :data:`MAX_SHARING_UNITS`, so every large layer has one
+    shape (one compilation).
+    """
+    alive = alive_units(w)
+    if w.shape[1] <= MAX_SHARING_UNITS:
+        return w, int(alive.sum())
+    idx = np.flatnonzero(alive)
+    if idx.size > MAX_SHARING_UNITS:
+        rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
+        idx = np.sort(rng.choice(idx, MAX_SHARING_UNITS, replace=False))
+    cols = jnp.asarray(w)[:, idx]
+    pad = jnp.zeros((w.shape[0], MAX_SHARING_UNITS - idx.size), cols.dtype)
+    return jnp.concatenate([cols, pad], axis=1), int(idx.size)
 
 
 def calibrated_metrics(w: jax.Array, in_shape, window, *, periodic: bool, power: bool,
@@ -88,19 +113,23 @@ def calibrated_metrics(w: jax.Array, in_shape, window, *, periodic: bool, power:
     """The census and calibrated metrics of a dense layer (every unit passed, so one
     compilation per shape): dead fraction, median taps per live unit, mean calibrated
     locality, the unclipped sharing score ``(S − S₀) / (1 − S₀)``, and (``power``) the
-    detection rate of :data:`POWER_FRACTION` planted shared units at this sparsity."""
+    detection rate of :data:`POWER_FRACTION` planted shared units at this sparsity.
+    Sharing and its power are measured on :func:`sharing_view` (at most
+    :data:`MAX_SHARING_UNITS` live units; ``sharing_units_measured`` says how many)."""
     k1, k2, k3 = jax.random.split(key, 3)
     c = metrics.census(np.asarray(w))
     cal = np.asarray(metrics.calibrated_locality(w, in_shape, window, periodic=periodic,
                                                  key=k1))
-    st = metrics.weight_sharing_stats(w, in_shape, window, periodic=periodic, key=k2)
+    ws, measured = sharing_view(w, jax.random.fold_in(key, 7))
+    st = metrics.weight_sharing_stats(ws, in_shape, window, periodic=periodic, key=k2)
     out = {"dead_fraction": c.dead_fraction, "taps_median": _nan_to_none(c.taps_median),
            "calibrated_locality": (_nan_to_none(float(np.nanmean(cal)))
                                    if np.isfinite(cal).any() else None),
            "sharing_unclipped": _nan_to_none(float(st.unclipped)),
-           "sharing_units": int(st.units), "sharing_power": None}
+           "sharing_units": int(st.units), "sharing_units_measured": measured,
+           "sharing_power": None}
     if power:
-        p = metrics.sharing_power(w, in_shape, window, fractions=(POWER_FRACTION,),
+        p = metrics.sharing_power(ws, in_shape, window, fractions=(POWER_FRACTION,),
                                   periodic=periodic, key=k3)
         out["sharing_power"] = float(p.detection[0])
     return out
@@ -170,8 +199,9 @@ def first_layer_metrics(model: nnx.Module, kernel_size: int, *, periodic: bool =
                    calibrated_locality=None, sharing_unclipped=None, sharing_units=0,
                    sharing_power=None)
         return out
+    ws, _ = sharing_view(w, jax.random.fold_in(key, 7))
     out["weight_sharing"] = _nan_to_none(float(metrics.weight_sharing(
-        w, in_shape, window, periodic=periodic, key=key)))
+        ws, in_shape, window, periodic=periodic, key=key)))
     out.update(calibrated_metrics(w, in_shape, window, periodic=periodic, power=power,
                                   key=key))
     return out

@@ -77,8 +77,9 @@ from experiments.harness.measures import (NNZ_PREFIX, first_layer_metrics, nonze
 from experiments.harness.nets import first_layer_param_counts, make_optimizer, model_factory
 from experiments.harness.outputs import checkpoint_config, write_results
 from experiments.harness.provenance import provenance
+from experiments.harness.regime import cumulative_lr, gradient_scale
 from experiments.learn_conv import figures
-from experiments.learn_conv.config import LABELS, MODELS, PRESETS, LearnConvConfig
+from experiments.learn_conv.config import LABELS, MODELS, LearnConvConfig, presets_for
 from experiments.learn_conv.figures import RECEPTIVE_FIELDS
 from experiments.learn_conv.tables import (aggregate_entry, chance_note, comparisons,
                                            report_tables, results_stem)
@@ -108,12 +109,12 @@ def parse_shape(text: str, flag: str) -> tuple[int, ...]:
 def resolve_config(options: RunOptions) -> tuple[LearnConvConfig, dict]:
     """``(config, applied overrides)``: the preset, checked against the dataset and this
     experiment's flags (``--models``, ``--nlgp-shape`` in ``options.extra``)."""
-    cfg, overrides = options.preset_config(PRESETS)
+    cfg, overrides = options.preset_config(presets_for(options.dataset))
     if cfg.datasets is not None and options.dataset not in cfg.datasets:
-        raise CLIError(f"--dataset: the {options.preset} preset is the paper's "
-                       f"{'/'.join(cfg.datasets)} configuration; expected "
-                       f"{' or '.join(cfg.datasets)} (with --data-path), "
-                       f"got {options.dataset!r}")
+        path = " (with --data-path)" if options.preset == "paper" else ""
+        raise CLIError(f"--dataset: the {options.preset} preset is set for "
+                       f"{'/'.join(cfg.datasets)}; expected "
+                       f"{' or '.join(cfg.datasets)}{path}, got {options.dataset!r}")
     chosen_models = options.extra.get("models")
     if chosen_models is not None:
         chosen = [m.strip() for m in chosen_models.split(",") if m.strip()]
@@ -142,6 +143,8 @@ class RunSpec:
     l1_first: float | None = None
     l1_rest: float | None = None
     sweep: bool = False
+    #: the gradient scale the λ pair is a multiple of (``l1_scale="gradient"``), or None
+    unit: float | None = None
 
     @property
     def run_name(self) -> str:
@@ -153,17 +156,54 @@ class RunSpec:
     def label(self) -> str:
         if not self.sweep:
             return LABELS[self.key]
+        if self.unit:
+            return (f"{LABELS[self.key]} λ={self.l1_first / self.unit:.3g}/"
+                    f"{self.l1_rest / self.unit:.3g} x grad")
         return f"{LABELS[self.key]} λ={self.l1_first:g}/{self.l1_rest:g}"
 
 
-def run_specs(cfg: LearnConvConfig) -> list[RunSpec]:
-    """The main models, then the λ sweep (if S-FC β-LASSO is among the models)."""
+def run_specs(cfg: LearnConvConfig, *, unit: float | None = None) -> list[RunSpec]:
+    """The main models, then the λ sweep (if S-FC β-LASSO is among the models).
+
+    ``unit``: with ``cfg.l1_scale == "gradient"``, the gradient scale the preset's λ
+    values are multiples of (the specs then carry absolute λ; ``cfg`` is the preset's).
+    """
     specs = [RunSpec(k) for k in cfg.models]
     if "s-fc-blasso" in cfg.models:
         main = (cfg.l1_first, cfg.l1_rest)
-        specs += [RunSpec("s-fc-blasso", a, b, sweep=True) for a, b in cfg.sweep
-                  if (a, b) != main]
+        scale = unit if cfg.l1_scale == "gradient" else 1.0
+        specs += [RunSpec("s-fc-blasso", a * scale, b * scale, sweep=True,
+                          unit=unit if cfg.l1_scale == "gradient" else None)
+                  for a, b in cfg.sweep if (a, b) != main]
     return specs
+
+
+def lambda_regime(cfg: LearnConvConfig, data: dict, sfc: nnx.Module, *,
+                  total_steps: int) -> tuple[LearnConvConfig, dict | None]:
+    """``(config with absolute λ, regime record)``.
+
+    With ``cfg.l1_scale == "gradient"`` the preset's λ are multiples of the median
+    ``|∂L/∂W₁|`` of seed 0's S-FC at initialisation; the record holds that gradient
+    scale, the absolute λ and the cumulative shrinkage ``λ₁ Σ η`` against the initial
+    weight scale. With ``"absolute"``: ``(cfg, None)``.
+    """
+    if cfg.l1_scale != "gradient":
+        return cfg, None
+    grad = gradient_scale(sfc, data)
+    unit = grad["median"]
+    if not unit > 0:
+        raise CLIError(f"--preset: λ in gradient units needs a non-zero median first-layer "
+                       f"gradient, got {unit!r}")
+    absolute = dataclasses.replace(cfg, l1_first=cfg.l1_first * unit,
+                                   l1_rest=cfg.l1_rest * unit, l1_scale="absolute")
+    shrink = absolute.l1_first * cumulative_lr(cfg.blasso_lr, total_steps=total_steps,
+                                               steps=total_steps)
+    return absolute, {
+        "l1_scale": "gradient", "gradient": grad, "unit": unit,
+        "l1_first_multiple": cfg.l1_first, "l1_rest_multiple": cfg.l1_rest,
+        "l1_first": absolute.l1_first, "l1_rest": absolute.l1_rest,
+        "threshold": cfg.beta * absolute.l1_first, "lambda_sum_lr": shrink,
+        "shrinkage_over_init_std": shrink / grad["init_std"]}
 
 
 def seed_entry(model: nnx.Module, res: dict, *, kernel_size: int, periodic: bool,
@@ -267,9 +307,11 @@ def prepare_data(options: RunOptions, cfg: LearnConvConfig) -> tuple[dict, int]:
     return data, num_classes(options.dataset, data)
 
 
-def new_results(setting: Setting, overrides: dict, data: dict) -> dict:
-    """The results skeleton: run description, config and reference counts."""
-    options, cfg = setting.options, setting.cfg
+def new_results(setting: Setting, overrides: dict, data: dict,
+                cfg: LearnConvConfig | None = None) -> dict:
+    """The results skeleton: run description, config (``cfg``, the preset's as given;
+    default ``setting.cfg``) and reference counts."""
+    options, cfg = setting.options, cfg or setting.cfg
     in_shape = tuple(int(s) for s in data["x_train"].shape[1:])
     return {
         "experiment": NAME, "preset": options.preset, "dataset": options.dataset,
@@ -296,6 +338,9 @@ def print_summary(results: dict, path) -> None:
     if f"{stem}.comparisons" in tables:
         print("\nPaired differences over seeds (a − b, 95% CI):")
         print(tables[f"{stem}.comparisons"])
+    if f"{stem}.regime" in tables:
+        print("\nβ-LASSO regime (λ in units of the first layer's gradient at init):")
+        print(tables[f"{stem}.regime"])
     if f"{stem}.sweep" in tables:
         print("\nS-FC β-LASSO λ sweep (λ first layer / later layers):")
         print(tables[f"{stem}.sweep"])
@@ -328,14 +373,24 @@ def run(options: RunOptions) -> dict:
     cfg, overrides = resolve_config(options)
     data, n_classes = prepare_data(options, cfg)
     in_shape = tuple(int(s) for s in data["x_train"].shape[1:])
-    setting = Setting(options, cfg, tuple(options.seed_list(cfg.seeds)),
-                      kernel_size_for(cfg, options.dataset, in_shape), n_classes)
-    specs = run_specs(cfg)
+    seeds = tuple(options.seed_list(cfg.seeds))
+    kernel_size = kernel_size_for(cfg, options.dataset, in_shape)
+    total_steps = cfg.epochs * steps_per_epoch(len(data["y_train"]), batch_size=cfg.batch_size)
+    make_sfc = model_factory("s-fc", in_shape, n_classes, alpha=cfg.alpha,
+                             kernel_size=kernel_size)
+    train_cfg, regime = lambda_regime(cfg, data, make_sfc(seeds[0]), total_steps=total_steps)
+    setting = Setting(options, train_cfg, seeds, kernel_size, n_classes)
+    specs = run_specs(cfg, unit=regime["unit"] if regime else None)
     print(f"learn_conv: {options.dataset} {in_shape}, {n_classes} classes, "
           f"{len(data['y_train'])} train / {len(data['y_test'])} test; alpha={cfg.alpha}, "
           f"kernel {setting.kernel_size}, {cfg.epochs} epochs, {len(specs)} runs x "
           f"{len(setting.seeds)} seeds", flush=True)
-    results = new_results(setting, overrides, data)
+    results = new_results(setting, overrides, data, cfg=cfg)
+    results["regime"] = regime
+    if regime:
+        print(f"  λ₁ = {cfg.l1_first:g} x median |∂L/∂W₁| ({regime['unit']:.3g}) = "
+              f"{regime['l1_first']:.3g}; λ₁ Σ η = {regime['lambda_sum_lr']:.3g} = "
+              f"{regime['shrinkage_over_init_std']:.2f} x std(W₁)", flush=True)
     train_all(results, data, setting, specs)
     results["comparisons"] = comparisons(results["models"])
     results["wall_time"] = time.perf_counter() - t_start

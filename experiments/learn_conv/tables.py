@@ -20,7 +20,7 @@ from jaxcnn import stats
 NAME = "learn_conv"
 
 __all__ = ["SUMMARY_METRICS", "COMPARISONS", "summarize_seeds", "aggregate_entry",
-           "table_rows", "comparisons", "comparison_rows", "results_stem", "report_tables",
+           "table_rows", "regime_rows", "comparisons", "comparison_rows", "results_stem", "report_tables",
            "chance_note"]
 
 
@@ -175,11 +175,26 @@ def results_stem(dataset: str) -> str:
     return NAME if dataset == "mnist1d" else f"{NAME}_{dataset}"
 
 
+def regime_rows(regime: dict) -> list[dict]:
+    """One row: the β-LASSO regime of a run whose λ is in gradient units."""
+    q = regime["gradient"]["quantiles"]
+    return [{"gradient scale (median, init)": f"{regime['unit']:.3g}",
+             "gradient p90 / p99": f"{q['0.9']:.3g} / {q['0.99']:.3g}",
+             "std(W₁) at init": f"{regime['gradient']['init_std']:.3g}",
+             "λ₁ (x median)": f"{regime['l1_first']:.3g} ({regime['l1_first_multiple']:g}x)",
+             "λ later (x median)": f"{regime['l1_rest']:.3g} ({regime['l1_rest_multiple']:g}x)",
+             "threshold β·λ₁": f"{regime['threshold']:.3g}",
+             "λ₁ Σ η / std(W₁)": f"{regime['shrinkage_over_init_std']:.2f}"}]
+
+
 def report_tables(results: dict) -> dict[str, str]:
     """The README tables of a results dict: ``STEM.main``, ``STEM.comparisons``,
-    ``STEM.sweep`` (``STEM`` = :func:`results_stem` of its dataset)."""
+    ``STEM.sweep`` and (λ in gradient units) ``STEM.regime`` (``STEM`` =
+    :func:`results_stem` of its dataset)."""
     stem = results_stem(results["dataset"])
     tables = {f"{stem}.main": format_table(table_rows(results["models"]))}
+    if results.get("regime"):
+        tables[f"{stem}.regime"] = format_table(regime_rows(results["regime"]))
     if results.get("comparisons"):
         tables[f"{stem}.comparisons"] = format_table(comparison_rows(results["comparisons"]))
     if results.get("sweep"):

@@ -26,49 +26,19 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from flax import nnx
 
 from jaxcnn import metrics, models
-from jaxcnn.train import TrainConfig, cosine_schedule, steps_per_epoch, train
+from jaxcnn.train import TrainConfig, steps_per_epoch, train
 
 from experiments.harness.nets import make_optimizer
+from experiments.harness.regime import cumulative_lr, gradient_scale
 
 __all__ = ["LOCALISES", "choose_lambda", "cumulative_lr", "gradient_scale", "lambda_map"]
 
 #: Calibrated locality from which a λ "localises" (the fallback rule of choose_lambda).
 LOCALISES = 0.1
-#: Training digits of the gradient-scale measurement.
-GRAD_BATCH = 512
-QUANTILES = (0.1, 0.5, 0.9, 0.99)
 #: The chosen λ's census entries copied into the results.
 PICKED = ("dead_fraction", "taps_median", "calibrated_locality", "test_acc", "lambda_sum_lr")
-
-
-def gradient_scale(model: nnx.Module, data: dict) -> dict:
-    """Quantiles of ``|∂L/∂W₁|`` (cross-entropy, train mode, the first 512 training
-    digits) at initialisation, and the initial weight scale ``std(W₁)``."""
-    model = nnx.clone(model)
-    model.train()
-    x = jnp.asarray(data["x_train"][:GRAD_BATCH])
-    y = jnp.asarray(data["y_train"][:GRAD_BATCH])
-
-    def loss(m):
-        return optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean()
-
-    node = nnx.grad(loss)(model)  # a State, indexed like the model
-    for part in models.first_layer_path(model).split("/"):
-        node = node[int(part) if part.isdigit() else part]
-    g = np.abs(np.asarray(node["kernel"][...])).ravel()
-    w, _ = models.first_layer_dense(model)
-    return {"quantiles": {str(q): float(np.quantile(g, q)) for q in QUANTILES},
-            "median": float(np.median(g)), "init_std": float(np.std(np.asarray(w)))}
-
-
-def cumulative_lr(lr: float, *, total_steps: int, steps: int) -> float:
-    """``Σ η`` over the first ``steps`` steps of a cosine schedule of ``total_steps``."""
-    sched = cosine_schedule(lr, total_steps=total_steps)
-    return float(jnp.sum(jax.vmap(sched)(jnp.arange(steps))))
 
 
 def _census(model, cfg, key) -> dict:
