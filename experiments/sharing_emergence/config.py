@@ -17,7 +17,13 @@ Departures from the paper, and why:
   β-LASSO's; the paired comparisons with them are at those doses). No other
   augmentation; float32.
 * ``paper``: the digits at 28x28, α = 16, 9x9 windows, 400 epochs, shifts {0, 1, 2, 4, 8},
-  10 seeds — sized for one GPU, not run on the CPU.
+  10 seeds — sized for one GPU, not run on the CPU. Estimate until it is measured on
+  one: 22 runs (β-LASSO and the three SGD models at 5 doses, 2 controls) of 10 seeds,
+  each seed 1.6M training examples (4,000 x 400 epochs) at ≈ 1.2-3.7M multiply-adds
+  forward (S-CONV / S-LOCAL / S-FC), so ≈ 6 x 2.5M x 1.6M x 220 ≈ 5e15 FLOP; at 10-15
+  TFLOP/s sustained (float32, the seeds of a run vmapped into one program) that is 6-8
+  minutes of training on one H200, and the 22 x 12,800 = 282k steps stay under that at
+  ≥ 1 ms per step. The λ map (4 runs of seed 0) and the metrics come on top.
 * ``smoke``: a few seconds, for CI; it checks the code, not the science.
 """
 

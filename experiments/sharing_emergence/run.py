@@ -76,9 +76,13 @@ class RunSpec:
 def run_specs(cfg) -> list[RunSpec]:
     """Every model at every shift, then the shuffled control."""
     sgd_shifts = cfg.shifts if cfg.sgd_shifts is None else cfg.sgd_shifts
-    return ([RunSpec(k, s) for s in sorted(set(cfg.shifts) | set(sgd_shifts))
-             for k in cfg.models if s in (cfg.shifts if k == "s-fc-blasso" else sgd_shifts)]
-            + [RunSpec("s-fc-blasso", s, True) for s in cfg.control_shifts])
+    specs = []
+    for shift in sorted(set(cfg.shifts) | set(sgd_shifts)):
+        for key in cfg.models:
+            doses = cfg.shifts if key == "s-fc-blasso" else sgd_shifts
+            if shift in doses:
+                specs.append(RunSpec(key, shift))
+    return specs + [RunSpec("s-fc-blasso", shift, True) for shift in cfg.control_shifts]
 
 
 @dataclasses.dataclass
