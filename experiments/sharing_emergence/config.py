@@ -22,8 +22,8 @@ Departures from the paper, and why:
   each seed 1.6M training examples (4,000 x 400 epochs) at ≈ 1.2-3.7M multiply-adds
   forward (S-CONV / S-LOCAL / S-FC), so ≈ 6 x 2.5M x 1.6M x 220 ≈ 5e15 FLOP; at 10-15
   TFLOP/s sustained (float32, the seeds of a run vmapped into one program) that is 6-8
-  minutes of training on one H200, and the 22 x 12,800 = 282k steps stay under that at
-  ≥ 1 ms per step. The λ map (4 runs of seed 0) and the metrics come on top.
+  minutes of training on one H200; the 22 x 12,800 = 282k steps take 4.7 minutes if
+  a step takes 1 ms. The λ map (4 runs of seed 0) and the metrics come on top.
 * ``smoke``: a few seconds, for CI; it checks the code, not the science.
 """
 
