@@ -47,7 +47,8 @@ docs: $(DOCS_STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m experiments.equivalence --overwrite
 
-# Every experiment at its default preset (sharing_emergence alone is ~15-30 CPU minutes),
+# Every experiment at its default preset (`all`: 16 minutes on 2 idle cores, 8 of them
+# sharing_emergence), then the two 2-D digit runs (about 13 minutes each),
 # the 2-D digit study (issue 12: learn_conv on the 5,000 real MNIST digits, 5 seeds), then
 # docs/results + docs/figures refreshed and the README's result tables rendered from them.
 figures: $(STAMP)
