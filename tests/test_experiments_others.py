@@ -221,8 +221,10 @@ def test_nlgp_localization_smoke(smoke_run):
         _assert_diff(c, n)
     tables = _assert_tables(nlgp_localization, res, ["nlgp_localization.main",
                                                      "nlgp_localization.gain",
-                                                     "nlgp_localization.comparisons"])
+                                                     "nlgp_localization.comparisons",
+                                                     "nlgp_localization.localised"])
     assert tables["nlgp_localization.main"] in printed
+    assert tables["nlgp_localization.localised"] in printed
     assert " ± " in tables["nlgp_localization.main"] and "[" in \
         tables["nlgp_localization.comparisons"]
     for name in ("nlgp_ipr_vs_time", "nlgp_receptive_fields", "nlgp_ipr_vs_gain"):
@@ -323,3 +325,21 @@ def test_unknown_preset_exits_2(module, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--preset" in err[0]
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_nlgp_localised_fraction_counts_units_above_five_times_random():
+    from experiments.nlgp_localization.tables import localised_fractions, report_tables
+
+    def curves(finals):
+        return {"per_seed": [{"ipr_units": [[0.0] * len(f), f]} for f in finals]}
+
+    res = {"summary": {"random_ipr_3_over_D": 0.03},
+           "curves": {"nlgp": curves([[0.2, 0.03, 0.16, 0.03], [0.2, 0.2, 0.2, 0.2],
+                                      [0.149, 0.03, 0.03, 0.03]]),
+                      "gp": curves([[0.03] * 4, [0.151, 0.03, 0.03, 0.03], [0.03] * 4])}}
+    out = localised_fractions(res)
+    assert out["threshold"] == pytest.approx(0.15)
+    assert out["nlgp"] == [0.5, 1.0, 0.0]  # 0.149 is not above 5 x 0.03
+    assert out["gp"] == [0.0, 0.25, 0.0]
+    assert out["diff"]["mean"] == pytest.approx((0.5 + 0.75 + 0.0) / 3)
+    assert localised_fractions(res, factor=1)["gp"] == [0.0, 0.25, 0.0]  # > 0.03 strictly

@@ -15,10 +15,39 @@ from jaxcnn import stats
 
 from experiments.harness.tables import format_table
 
-__all__ = ["format_ci", "print_tables", "report_tables"]
+__all__ = ["LOCALISED_FACTOR", "format_ci", "localised_fractions", "print_tables",
+           "report_tables"]
 
 #: Errors and confidence levels are shown in percent.
 PERCENT = 100
+#: A unit is "localised" when its final IPR exceeds this multiple of the random level 3/D.
+LOCALISED_FACTOR = 5
+
+
+def localised_fractions(results: Mapping, *, factor: float = LOCALISED_FACTOR) -> dict:
+    """Per arm and seed, the fraction of hidden units whose final IPR exceeds ``factor``
+    times the random level ``3/D`` (the mean IPR can hide a mix of localised and
+    delocalised units).
+
+    Returns:
+      ``{"threshold": factor * 3/D, "nlgp": [per seed], "gp": [per seed],
+      "diff": paired NLGP - GP difference (:func:`jaxcnn.stats.paired_difference`)}``.
+
+    Example:
+      >>> curves = {arm: {"per_seed": [{"ipr_units": [[0.0], [0.2, 0.03, 0.2, 0.03]]},
+      ...                              {"ipr_units": [[0.0], [0.2, 0.2, 0.2, 0.03]]}]}
+      ...           for arm in ("nlgp", "gp")}
+      >>> out = localised_fractions({"curves": curves, "summary": {"random_ipr_3_over_D": 0.03}})
+      >>> out["threshold"], out["nlgp"]
+      (0.15, [0.5, 0.75])
+    """
+    threshold = factor * results["summary"]["random_ipr_3_over_D"]
+    out = {"threshold": round(threshold, 12)}
+    for arm in ("nlgp", "gp"):
+        out[arm] = [sum(v > threshold for v in c["ipr_units"][-1]) / len(c["ipr_units"][-1])
+                    for c in results["curves"][arm]["per_seed"]]
+    out["diff"] = stats.paired_difference(out["nlgp"], out["gp"])
+    return out
 
 
 def format_ci(diff: Mapping, **kw) -> str:
@@ -34,7 +63,9 @@ def report_tables(results: Mapping) -> dict[str, str]:
       mean ± std over seeds, with n; ``"nlgp_localization.gain"``: final IPR per gain
       (mean ± std), ratio of means, test error; ``"nlgp_localization.comparisons"``: the
       paired NLGP - GP difference in final IPR [95% CI], n and the ratio of means, for the
-      main run and each gain of the sweep``}``.
+      main run and each gain of the sweep; ``"nlgp_localization.localised"``: the
+      fraction of units with final IPR above 5x the random level per arm, with the
+      paired difference (:func:`localised_fractions`)``}``.
     """
     ms = stats.format_mean_std
     cur, n = results["curves"], len(results["seeds"])
@@ -59,9 +90,15 @@ def report_tables(results: Mapping) -> dict[str, str]:
              f"Δ final IPR [{PERCENT * c['confidence']:.0f}% CI]": format_ci(c, digits=4),
              "ratio of means": f"{c['ratio_of_means']:.2f}"}
             for c in results["comparisons"]]
+    loc = localised_fractions(results)
+    localised = [{"units with final IPR > 5 x 3/D": f"> {loc['threshold']:.3g}", "n": n,
+                  "fraction NLGP": ms(stats.summary(loc["nlgp"]), digits=2),
+                  "fraction GP": ms(stats.summary(loc["gp"]), digits=2),
+                  "NLGP − GP [95% CI]": format_ci(loc["diff"], digits=2)}]
     return {"nlgp_localization.main": format_table(rows),
             "nlgp_localization.gain": format_table(gain),
-            "nlgp_localization.comparisons": format_table(comp)}
+            "nlgp_localization.comparisons": format_table(comp),
+            "nlgp_localization.localised": format_table(localised)}
 
 
 def print_tables(results: Mapping) -> None:
@@ -78,3 +115,5 @@ def print_tables(results: Mapping) -> None:
     print(tables["nlgp_localization.gain"])
     print("\nPaired differences NLGP - GP over seeds (95% t interval)")
     print(tables["nlgp_localization.comparisons"])
+    print(f"\nLocalised units (final IPR > {LOCALISED_FACTOR} x 3/D)")
+    print(tables["nlgp_localization.localised"])
