@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from experiments.harness.tables import format_table
+from experiments.harness.tables import format_table, holm_cells
 from jaxcnn import stats
 
 NAME = "learn_conv"
@@ -163,9 +163,13 @@ def comparisons(entries: Sequence[dict]) -> list[dict]:
 
 
 def comparison_rows(comps: Sequence[dict]) -> list[dict]:
+    """One row per paired comparison: the 95% t interval over seeds and, over the table's
+    comparisons as one family, the Holm-adjusted p-value (:func:`holm_cells`)."""
+    holm = holm_cells([c["diff"] for c in comps])
     return [{"comparison": f"{c['a']} − {c['b']}", "metric": c["metric"].replace("_", " "),
              "paired on": c["paired"], "n": c["diff"]["n"],
-             "difference [95% CI]": stats.format_ci(c["diff"], digits=3)} for c in comps]
+             "difference [95% CI]": stats.format_ci(c["diff"], digits=3), **h}
+            for c, h in zip(comps, holm)]
 
 
 def results_stem(dataset: str) -> str:
