@@ -17,8 +17,6 @@ import logging
 import re
 from pathlib import Path
 
-from mkdocs.exceptions import PluginError
-
 log = logging.getLogger("mkdocs.hooks.results")
 
 SECTION = "## What we found"
@@ -27,6 +25,8 @@ _FIGURES_MARKER = "<!-- results:figures -->"
 
 
 def _readme_section(root: Path) -> str:
+    from mkdocs.exceptions import PluginError  # here: repo_links is used without mkdocs
+
     from experiments import report  # the README tables' own renderer
 
     readme = (root / "README.md").read_text(encoding="utf-8")
