@@ -17,6 +17,10 @@ transform of an ``optax.chain`` (anything after it would move the parameters awa
 searches λ separately for the first, conv-equivalent, layer and the later layers), with
 :func:`path_label_fn` / :func:`first_layer_label_fn` to build the labels from parameter
 paths such as ``"layers/0/kernel"``.
+
+:func:`embedded_conv_step` rescales the gradient of a dense layer that holds an embedded
+convolution (d'Ascoli et al. 2019's eCNN) so that its convolutional component moves as
+the CNN's kernel did before the embedding.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxcnn.embed import conv_to_dense, dense_to_conv
 from jaxcnn.tree import keypath_str
 from jaxcnn.validation import check_scalar, error
 
 __all__ = [
     "BetaLassoState",
+    "embedded_conv_step",
     "beta_lasso",
     "beta_lasso_partitioned",
     "path_label_fn",
@@ -251,3 +257,79 @@ def first_layer_label_fn(
         return jax.tree_util.tree_map_with_path(lab, params)
 
     return label_fn
+
+
+def embedded_conv_step(layer: str, in_shape, kernel_size, *, strides=1, padding="VALID",
+                       dilation=1, groups: int = 1) -> optax.GradientTransformation:
+    """The CNN's own step for the conv component of an embedded dense layer.
+
+    After :func:`jaxcnn.models.embed` a dense layer holds ``W = A k`` (``A``: the linear
+    map of :func:`jaxcnn.conv_to_dense`). Its gradient is ``g = dL/dW`` and the CNN's was
+    ``dL/dk = Aᵀ g``. A plain step ``W - η g`` moves the projected kernel
+    (:func:`jaxcnn.dense_to_conv`, ``(AᵀA)⁺ Aᵀ``) by ``η`` times the *mean* of the tied
+    gradient entries, ``(η / P) dL/dk`` for a tap read at ``P`` positions: in FC space the
+    convolutional part trains ``P`` times slower than it did as a CNN. This transform
+    replaces the layer's gradient by::
+
+        g' = g - Π g + A Aᵀ g,      Π = A (AᵀA)⁺ Aᵀ  (dense_to_conv, then conv_to_dense)
+
+    so ``Π g' = A (dL/dk)``, the CNN's gradient embedded, while the component orthogonal
+    to the conv subspace is untouched: ``(I - Π) g' = (I - Π) g``. The layer's bias
+    ``(prod(out_spatial) * C_out,)`` gets the same treatment with ``A`` the broadcast of a
+    per-channel bias over output positions (``Aᵀ``: the sum over positions). Stateless;
+    put it before the optimizer in an ``optax.chain``. Other leaves pass unchanged.
+
+    Args:
+      layer: path of the dense layer (:func:`keypath_str` form), e.g. ``"features/0"``;
+        its leaves ``layer + "/kernel"`` ``(prod(in_shape), prod(out_spatial) * C_out)``
+        and, if present, ``layer + "/bias"`` are transformed.
+      in_shape: ``(*spatial, C_in)`` of the layer's input.
+      kernel_size, strides, padding, dilation, groups: the embedded convolution's
+        geometry, as in :func:`jaxcnn.dense_to_conv`.
+
+    Returns:
+      An ``optax.GradientTransformation`` (stateless).
+
+    Raises:
+      ValueError: (at the first update) no leaf ``layer + "/kernel"`` in the updates, or
+        a kernel whose shape does not fit the geometry (:func:`jaxcnn.dense_to_conv`).
+
+    Example:
+      >>> tx = optax.chain(embedded_conv_step("features/0", (40, 1), (9,), strides=2,
+      ...                                     padding="SAME"), optax.sgd(0.02))
+    """
+    prefix = layer.strip("/")
+    geometry = {"strides": strides, "padding": padding, "dilation": dilation,
+                "groups": groups}
+
+    def kernel_step(g):
+        k_mean = dense_to_conv(g, in_shape, kernel_size, **geometry)
+        embed = lambda k: conv_to_dense(k, in_shape, **geometry)
+        (k_sum,) = jax.vjp(embed, k_mean)[1](g.astype(k_mean.dtype))
+        return (g + embed(k_sum - k_mean)).astype(g.dtype), k_mean.shape[-1]
+
+    def bias_step(b, c_out):
+        per_position = b.reshape(-1, c_out)
+        shift = per_position.sum(0) - per_position.mean(0)
+        return (per_position + shift).reshape(b.shape)
+
+    def update_fn(updates, state, params=None):
+        del params
+        leaves = dict(jax.tree_util.tree_flatten_with_path(updates)[0])
+        named = {keypath_str(p): p for p in leaves}
+        if prefix + "/kernel" not in named:
+            raise error("layer", f"a path whose '{prefix}/kernel' leaf is in the updates",
+                        prefix)
+        new_kernel, c_out = kernel_step(leaves[named[prefix + "/kernel"]])
+
+        def step(path, g):
+            name = keypath_str(path)
+            if name == prefix + "/kernel":
+                return new_kernel
+            if name == prefix + "/bias":
+                return bias_step(g, c_out)
+            return g
+
+        return jax.tree_util.tree_map_with_path(step, updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)

@@ -141,7 +141,9 @@ def test_ecnn_resume_is_identical(tmp_path, monkeypatch):
     ecnn.main([*argv, "--out", str(tmp_path / "resumed"), "--resume"])
     again = json.loads((tmp_path / "resumed" / "ecnn.json").read_text())
     assert results_numbers(again) == results_numbers(res)
-    assert again["resumed_from"] == {"cnn": 3, "relax_0": 3, "relax_1": 2, "fc_scratch": 3}
+    assert again["resumed_from"] == {"cnn": 3, "relax_0": 3, "relax_1": 2,
+                                     "relax_0_conv_step": 3, "relax_1_conv_step": 2,
+                                     "fc_scratch": 3}
 
 
 @pytest.mark.slow

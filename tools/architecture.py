@@ -42,7 +42,7 @@ LAYERS = {
     "patches": {"validation"}, "conv": {"patches", "validation"},
     "embed": {"validation"}, "nn": {"conv", "validation"},
     "models": {"nn", "embed", "tree", "validation"},
-    "metrics": {"embed", "tree", "validation"}, "optim": {"tree", "validation"},
+    "metrics": {"embed", "tree", "validation"}, "optim": {"embed", "tree", "validation"},
     "data": {"validation"}, "stats": {"validation"}, "train": {"io", "tree", "validation"},
 }
 #: The roles of ``experiments``' modules -> the roles each may import (``"study"``: its own

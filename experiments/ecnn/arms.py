@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxcnn import metrics, models, stats
+from jaxcnn import metrics, models, optim, stats
 from jaxcnn.io import read_tree_npz, write_tree_npz_atomic
 from jaxcnn.train import TrainConfig, train_seeds
 from jaxcnn.train.distributed import process_slice
@@ -29,7 +29,7 @@ from experiments.ecnn.config import ECNNConfig
 
 __all__ = ["IN_SHAPE", "NUM_CLASSES", "PERCENT", "build_cnn", "build_fc",
            "conv_distance_callback", "conv_distance_of", "embed_checked", "load_snapshot",
-           "logits", "optimizer", "relax_run", "resumed_arms", "run_checkpoint_dir",
+           "logits", "optimizer", "relax_name", "relax_run", "resumed_arms", "run_checkpoint_dir",
            "save_snapshot", "scratch_run", "test_accuracy", "train_cnn", "train_config"]
 
 #: MNIST-1D inputs: 40 positions, one channel.
@@ -58,9 +58,22 @@ def build_fc(cfg: ECNNConfig, seed: int) -> models.SFC:
                       norm="channel", rngs=nnx.Rngs(seed))
 
 
-def optimizer(cfg: ECNNConfig) -> optax.GradientTransformation:
-    """SGD with momentum and a constant learning rate (the same for every run)."""
-    return optax.sgd(cfg.learning_rate, momentum=cfg.momentum)
+def optimizer(cfg: ECNNConfig, treatment: str = "same_lr") -> optax.GradientTransformation:
+    """SGD with momentum and a constant learning rate; with ``treatment="conv_step"``
+    the first layer's gradient is first rescaled by :func:`jaxcnn.optim.embedded_conv_step`
+    (its conv component becomes the CNN's own gradient; FC models only)."""
+    sgd = optax.sgd(cfg.learning_rate, momentum=cfg.momentum)
+    if treatment == "same_lr":
+        return sgd
+    step = optim.embedded_conv_step("features/0", IN_SHAPE, (cfg.kernel_size,),
+                                    strides=CONV_STRIDE, padding="SAME")
+    return optax.chain(step, sgd)
+
+
+def relax_name(relax: int, treatment: str) -> str:
+    """The arm's key: ``relax_R`` (``same_lr``, as before treatments existed) or
+    ``relax_R_TREATMENT``."""
+    return f"relax_{relax}" if treatment == "same_lr" else f"relax_{relax}_{treatment}"
 
 
 def conv_distance_of(model: nnx.Module, cfg: ECNNConfig) -> float:
@@ -227,11 +240,12 @@ def _embedded(cfg: ECNNConfig, data: dict, seeds: list[int], relax: int,
 
 
 def relax_run(cfg: ECNNConfig, data: dict, options: RunOptions, seeds: list[int],
-              relax: int, cnns: dict[int, nnx.Module]) -> dict:
-    """Embeds each seed's CNN snapshot of epoch ``relax`` and trains it in FC space to the end.
+              relax: int, cnns: dict[int, nnx.Module], *, treatment: str = "same_lr") -> dict:
+    """Embeds each seed's CNN snapshot of epoch ``relax`` and trains it in FC space to the
+    end, with :func:`optimizer` of ``treatment``.
 
     Returns:
-      ``{"relax_epoch", "per_seed": [{"seed", "embedding", "test_acc_at_embedding",
+      ``{"relax_epoch", "treatment", "per_seed": [{"seed", "embedding", "test_acc_at_embedding",
       "test_acc", "final_conv_distance", "curves": {"epoch", "test_acc",
       "conv_distance"}}], "test_acc", "test_acc_at_embedding", "final_conv_distance"
       (summaries over seeds), "max_embedding_diff", "num_params", "wall_time",
@@ -241,8 +255,10 @@ def relax_run(cfg: ECNNConfig, data: dict, options: RunOptions, seeds: list[int]
     fcs, per_seed = _embedded(cfg, data, seeds, relax, cnns)
     remaining, resumed_from = cfg.epochs - relax, None
     if remaining > 0:
-        _, res = train_seeds(lambda s: fcs[s], optimizer(cfg), process_slice(data), seeds=seeds,
-                             config=train_config(cfg, options, remaining, f"relax_{relax}"),
+        _, res = train_seeds(lambda s: fcs[s], optimizer(cfg, treatment), process_slice(data),
+                             seeds=seeds,
+                             config=train_config(cfg, options, remaining,
+                                                 relax_name(relax, treatment)),
                              callbacks=[conv_distance_callback(cfg)])
         resumed_from = _resumed_from(res)
         for p, r in zip(per_seed, res["per_seed"]):
@@ -253,7 +269,7 @@ def relax_run(cfg: ECNNConfig, data: dict, options: RunOptions, seeds: list[int]
     for p in per_seed:
         p["test_acc"] = p["curves"]["test_acc"][-1]
         p["final_conv_distance"] = p["curves"]["conv_distance"][-1]
-    arm = {"relax_epoch": relax, "per_seed": per_seed,
+    arm = {"relax_epoch": relax, "treatment": treatment, "per_seed": per_seed,
            "max_embedding_diff": max(max(p["embedding"]["max_abs_diff_eval"],
                                          p["embedding"]["max_abs_diff_train"])
                                      for p in per_seed),
@@ -297,7 +313,8 @@ def scratch_run(cfg: ECNNConfig, data: dict, options: RunOptions,
 
 def resumed_arms(cnn: dict, relax: list[dict], scratch: dict) -> dict | None:
     """``{arm: epoch}`` of the arms restored from checkpoints (``None``: none was)."""
-    arms = {"cnn": cnn, **{f"relax_{r['relax_epoch']}": r for r in relax},
+    arms = {"cnn": cnn, **{relax_name(r["relax_epoch"], r.get("treatment", "same_lr")): r
+                           for r in relax},
             "fc_scratch": scratch}
     out = {k: a["resumed_from"] for k, a in arms.items() if a["resumed_from"] is not None}
     return out or None

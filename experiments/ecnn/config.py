@@ -2,9 +2,23 @@
 
 An S-CONV (one conv layer k=9, alpha channels, stride 2, SAME, BN, ReLU -> FC(24 alpha)
 -> FC(10)) on MNIST-1D is embedded exactly into its S-FC at several relax epochs and
-trained on in FC space for the rest of the budget. One optimizer for all runs: SGD with
-momentum and a constant learning rate, so every run sees the same step size whatever
-its relax time (a fresh momentum buffer after the embedding).
+trained on in FC space for the rest of the budget. Every run uses SGD with momentum and
+a constant learning rate, with a fresh momentum buffer after the embedding; the FC phase
+runs under each of :data:`TREATMENTS`:
+
+* ``"same_lr"``: the same learning rate before and after the embedding. In FC space the
+  gradient step along the conv subspace is ``(η / P) dL/dk`` for a tap read at ``P``
+  positions (``P`` ≈ 20 here), so the convolutional part trains ~``P`` times slower
+  than it did as a CNN.
+* ``"conv_step"``: the first layer's gradient rescaled by
+  :func:`jaxcnn.optim.embedded_conv_step`, so its conv component is the CNN's own
+  gradient (the same effective step as before the embedding) and the component
+  orthogonal to the conv subspace keeps the plain step.
+
+What d'Ascoli et al. do at the embedding (learning rate, optimizer state) could not be
+read here: the stored copies of the paper hold its abstract only, which says "resuming
+the training in FCN space" and nothing about the step. ``"same_lr"`` is that phrase
+read literally; ``"conv_step"`` removes the ``1/P`` slow-down it implies.
 """
 
 from __future__ import annotations
@@ -17,6 +31,8 @@ from experiments.harness.config import PresetConfig
 
 #: The datasets the S-CONV geometry fits.
 DATASETS = ("mnist1d", "mnist1d_shuffled")
+#: How the FC phase after the embedding steps (module docstring).
+TREATMENTS = ("same_lr", "conv_step")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,9 +50,10 @@ class ECNNConfig(PresetConfig):
       learning_rate: SGD learning rate (constant).
       momentum: SGD momentum.
       num_samples: MNIST-1D generator size (``None``: the standard 5000); smoke only.
-      seeds: number of seeds (``--seeds`` overrides): every arm (CNN, each relax epoch,
-        FC from scratch) is trained once per seed, all seeds of an arm in one vmapped
-        program, and every number is reported as mean ± std over seeds.
+      treatments: the FC-phase treatments run at every relax epoch (:data:`TREATMENTS`).
+      seeds: number of seeds (``--seeds`` overrides): every arm (CNN, each relax epoch
+        and treatment, FC from scratch) is trained once per seed, all seeds of an arm in
+        one vmapped program, and every number is reported as mean ± std over seeds.
     """
 
     dataset: str = "mnist1d"
@@ -48,6 +65,7 @@ class ECNNConfig(PresetConfig):
     learning_rate: float = 0.02
     momentum: float = 0.9
     num_samples: int | None = None
+    treatments: tuple[str, ...] = TREATMENTS
     seeds: int = 5
 
     POSITIVE_INTS = ("alpha", "kernel_size", "batch_size", "seeds")
@@ -65,6 +83,8 @@ class ECNNConfig(PresetConfig):
         bad = [r for r in self.relax_epochs if not 0 <= r <= self.epochs]
         if bad:
             raise error("relax_epochs", f"values in [0, {self.epochs}]", bad)
+        if not self.treatments or any(t not in TREATMENTS for t in self.treatments):
+            raise error("treatments", f"a non-empty tuple of {TREATMENTS}", self.treatments)
 
 
 PRESETS = {

@@ -18,7 +18,7 @@ import numpy as np
 
 from experiments.harness import plots
 
-__all__ = ["FIGURES", "draw", "plot_conv_distance", "plot_relax"]
+__all__ = ["FIGURES", "by_treatment", "draw", "plot_conv_distance", "plot_relax"]
 
 #: Inches of each figure.
 FIGURE_SIZE = (5, 3.6)
@@ -27,6 +27,19 @@ BAND_ALPHA = 0.15
 #: The baselines in the relax figure: ``(arm, colour, line style, label)``.
 BASELINE_LINES = (("cnn", "C0", "--", "CNN, full budget"),
                   ("fc_scratch", "C2", ":", "FC from scratch, full budget"))
+
+
+#: Legend names of the FC-phase treatments.
+TREATMENT_LABELS = {"same_lr": "same lr after embedding",
+                    "conv_step": "CNN's conv step after embedding"}
+
+
+def by_treatment(results: Mapping) -> dict:
+    """``{treatment: [relax arms in order]}`` (``None``: results without treatments)."""
+    out: dict = {}
+    for r in results["relax"]:
+        out.setdefault(r.get("treatment"), []).append(r)
+    return out
 
 
 def _mean_std_curve(per_seed: Sequence[Mapping], key: str) -> tuple[list, np.ndarray,
@@ -42,12 +55,14 @@ def plot_relax(results: Mapping, path: str | os.PathLike) -> None:
     CNN and FC-from-scratch levels (mean line, ± std band)."""
     import matplotlib.pyplot as plt
 
-    rel = results["relax"]
-    n = rel[0]["test_acc"]["n"]
+    n = results["relax"][0]["test_acc"]["n"]
     fig, ax = plt.subplots(figsize=FIGURE_SIZE)
-    ax.errorbar([r["relax_epoch"] for r in rel], [r["test_acc"]["mean"] for r in rel],
-                yerr=[r["test_acc"]["std"] for r in rel], fmt="o-", color="C3", capsize=3,
-                label="eCNN (embedded at relax epoch, then FC)")
+    for (treatment, rel), color in zip(by_treatment(results).items(), ("C3", "C1", "C4")):
+        label = "eCNN (embedded at relax epoch, then FC)"
+        ax.errorbar([r["relax_epoch"] for r in rel], [r["test_acc"]["mean"] for r in rel],
+                    yerr=[r["test_acc"]["std"] for r in rel], fmt="o-", color=color,
+                    capsize=3, label=label if treatment is None
+                    else f"{label}, {TREATMENT_LABELS.get(treatment, treatment)}")
     for arm, color, ls, label in BASELINE_LINES:
         acc = results[arm]["test_acc"]
         ax.axhline(acc["mean"], color=color, ls=ls, label=label)
@@ -66,21 +81,25 @@ def plot_conv_distance(results: Mapping, path: str | os.PathLike) -> None:
     import matplotlib.pyplot as plt
 
     cmap = plt.get_cmap("viridis")
-    rel = results["relax"]
-    curves, styles = {}, {}
-    for i, r in enumerate(rel):
-        if len(r["per_seed"][0]["curves"]["epoch"]) > 1:
-            label = f"eCNN, relax {r['relax_epoch']}"
-            curves[label] = _mean_std_curve(r["per_seed"], "conv_distance")
-            styles[label] = {"color": cmap(i / max(1, len(rel) - 1))}
-    curves["FC from scratch"] = _mean_std_curve(results["fc_scratch"]["per_seed"],
-                                                "conv_distance")
-    styles["FC from scratch"] = {"color": "k", "linestyle": "--"}
     n = results["fc_scratch"]["test_acc"]["n"]
-    fig = plots.line_panels({f"mean ± std over {n} seeds": curves}, xlabel="epoch",
+    panels, styles = {}, {"FC from scratch": {"color": "k", "linestyle": "--"}}
+    for treatment, rel in by_treatment(results).items():
+        curves = {}
+        for i, r in enumerate(rel):
+            if len(r["per_seed"][0]["curves"]["epoch"]) > 1:
+                label = f"eCNN, relax {r['relax_epoch']}"
+                curves[label] = _mean_std_curve(r["per_seed"], "conv_distance")
+                styles[label] = {"color": cmap(i / max(1, len(rel) - 1))}
+        curves["FC from scratch"] = _mean_std_curve(results["fc_scratch"]["per_seed"],
+                                                    "conv_distance")
+        title = f"mean ± std over {n} seeds"
+        panels[title if treatment is None
+               else f"{TREATMENT_LABELS.get(treatment, treatment)}: {title}"] = curves
+    fig = plots.line_panels(panels, xlabel="epoch",
                             ylabel="||W - P_conv W|| / ||W|| (first layer)", styles=styles,
                             panel_size=FIGURE_SIZE)
-    fig.axes[0].set_ylim(bottom=0)
+    for ax in fig.axes:
+        ax.set_ylim(bottom=0)
     plots.save_figure(fig, path)
 
 

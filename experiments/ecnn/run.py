@@ -6,7 +6,10 @@ An S-CONV (:class:`jaxcnn.models.SConv`, 1-D) is trained on MNIST-1D. At each re
 epoch ``r`` it is embedded exactly into an S-FC (:func:`jaxcnn.models.embed`,
 ``norm="channel"``: identical logits; the maximum difference is measured on the test
 set and recorded) which is then trained in FC space for the remaining ``epochs - r``
-epochs. Baselines: the CNN trained for the whole budget, and the same S-FC class
+epochs, under each FC-phase treatment of the preset (``"same_lr"``: the CNN's SGD step
+as it is; ``"conv_step"``: the first layer's conv component given the CNN's own step,
+:func:`jaxcnn.optim.embedded_conv_step`; :mod:`experiments.ecnn.config` says why).
+Baselines: the CNN trained for the whole budget, and the same S-FC class
 trained from scratch (standard initialisation). The distance of the FC first layer to
 the convolution subspace (:func:`jaxcnn.metrics.conv_distance`) is logged every epoch.
 
@@ -30,7 +33,7 @@ prints both.
 
 Resume. With ``--resume`` every training run checkpoints each epoch (orbax, via
 :func:`jaxcnn.train.train_seeds`) under ``DIR/checkpoints/ecnn/PRESET-RUN/`` (``RUN``:
-``cnn``, ``relax_R``, ``fc_scratch``), and the CNN snapshots at the relax epochs are saved
+``cnn``, ``relax_R`` (``relax_R_conv_step``), ``fc_scratch``), and the CNN snapshots at the relax epochs are saved
 as ``DIR/checkpoints/ecnn/PRESET-cnn/snapshots/seed<S>-epoch<E>.npz``; rerunning the same
 command with ``--resume`` after a crash continues from the latest checkpoints (runs that
 finished are restored, not retrained) and gives the results of an uninterrupted run. Each
@@ -82,8 +85,9 @@ def run(options: RunOptions) -> dict:
                                       else {"num_samples": cfg.num_samples}))
     seeds = options.seed_list(cfg.seeds)
     cnn, snapshots = train_cnn(cfg, data, options, seeds)
-    relax = [relax_run(cfg, data, options, seeds, r, {s: snapshots[s][r] for s in seeds})
-             for r in sorted(set(cfg.relax_epochs))]
+    relax = [relax_run(cfg, data, options, seeds, r, {s: snapshots[s][r] for s in seeds},
+                       treatment=t)
+             for t in cfg.treatments for r in sorted(set(cfg.relax_epochs))]
     scratch = scratch_run(cfg, data, options, seeds)
     results = {"experiment": NAME, "preset": options.preset, "seeds": seeds,
                "overrides": overrides, "config": dataclasses.asdict(cfg), "cnn": cnn,

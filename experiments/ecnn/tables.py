@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from jaxcnn import stats
 from jaxcnn.validation import error
 
-from experiments.harness.tables import format_table
+from experiments.harness.tables import format_table, holm_cells
 
 __all__ = ["BASELINES", "comparisons", "print_table", "report_tables"]
 
@@ -23,6 +23,15 @@ BASELINES = ("cnn", "fc_scratch")
 PERCENT = 100
 #: Their names in the tables.
 BASELINE_NAMES = {"cnn": "CNN (full budget)", "fc_scratch": "FC from scratch"}
+#: The FC-phase treatments' names in the tables (``experiments.ecnn.config.TREATMENTS``).
+TREATMENT_NAMES = {"same_lr": "same lr", "conv_step": "CNN's conv step"}
+
+
+def arm_name(arm: Mapping) -> str:
+    """``"eCNN relax R"`` (results without treatments) or ``"eCNN relax R, TREATMENT"``."""
+    t = arm.get("treatment")
+    base = f"eCNN relax {arm['relax_epoch']}"
+    return base if t is None else f"{base}, {TREATMENT_NAMES.get(t, t)}"
 
 
 def nan_to_none(d: Mapping) -> dict:
@@ -33,10 +42,11 @@ def nan_to_none(d: Mapping) -> dict:
 def comparisons(results: Mapping) -> list[dict]:
     """Paired differences (over seeds) in final test accuracy, in points.
 
-    One row per relax epoch ``r`` and baseline: ``{"arm": "eCNN relax r", "relax_epoch",
-    "baseline": "cnn" | "fc_scratch", "metric": "test_acc", "mean", "std", "n", "ci_low",
-    "ci_high", "half_width", "confidence"}`` for ``eCNN(r) - baseline`` (95% t interval;
-    ``None`` bounds with one seed).
+    One row per relax epoch ``r``, treatment and baseline: ``{"arm": "eCNN relax r,
+    TREATMENT", "relax_epoch", "treatment", "baseline": "cnn" | "fc_scratch", "metric":
+    "test_acc", "mean", "std", "n", "ci_low", "ci_high", "half_width", "confidence",
+    "p_value"}`` for ``eCNN(r) - baseline`` (95% t interval; ``None`` bounds with one
+    seed).
 
     Raises:
       ValueError: a baseline was run on other seeds than the eCNN runs.
@@ -51,8 +61,8 @@ def comparisons(results: Mapping) -> list[dict]:
                 raise error(baseline, f"the seeds of the eCNN runs {seeds}",
                             [p["seed"] for p in base])
             diff = stats.paired_difference(a, [p["test_acc"] for p in base])
-            rows.append({"arm": f"eCNN relax {r['relax_epoch']}",
-                         "relax_epoch": r["relax_epoch"], "baseline": baseline,
+            rows.append({"arm": arm_name(r), "relax_epoch": r["relax_epoch"],
+                         "treatment": r.get("treatment"), "baseline": baseline,
                          "metric": "test_acc", **nan_to_none(diff)})
     return rows
 
@@ -68,7 +78,7 @@ def _main_rows(results: Mapping) -> list[dict]:
     rows = [{"run": BASELINE_NAMES["cnn"], "n": cnn["test_acc"]["n"],
              "test acc %": ms(cnn["test_acc"]), "conv dist (end)": "0"}]
     for r in results["relax"]:
-        rows.append({"run": f"eCNN relax {r['relax_epoch']}", "n": r["test_acc"]["n"],
+        rows.append({"run": arm_name(r), "n": r["test_acc"]["n"],
                      "test acc %": ms(r["test_acc"]),
                      "acc at embed %": ms(r["test_acc_at_embedding"]),
                      "conv dist (end)": ms(r["final_conv_distance"], digits=3),
@@ -91,9 +101,11 @@ def report_tables(results: Mapping) -> dict[str, str]:
     main = format_table(_main_rows(results),
                         ["run", "n", "test acc %", "acc at embed %", "conv dist (end)",
                          "max abs logit diff at embed"])
+    diffs = results["comparisons"]
     comp = [{"comparison": f"{c['arm']} - {BASELINE_NAMES[c['baseline']]}", "n": c["n"],
-             f"Δ test acc (points) [{PERCENT * c['confidence']:.0f}% CI]": format_ci(c)}
-            for c in results["comparisons"]]
+             f"Δ test acc (points) [{PERCENT * c['confidence']:.0f}% CI, seeds]": format_ci(c),
+             **holm}
+            for c, holm in zip(diffs, holm_cells(diffs))]
     return {"ecnn.main": main, "ecnn.comparisons": format_table(comp)}
 
 
