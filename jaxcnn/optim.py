@@ -299,37 +299,36 @@ def embedded_conv_step(layer: str, in_shape, kernel_size, *, strides=1, padding=
       ...                                     padding="SAME"), optax.sgd(0.02))
     """
     prefix = layer.strip("/")
-    geometry = {"strides": strides, "padding": padding, "dilation": dilation,
-                "groups": groups}
-
-    def kernel_step(g):
-        k_mean = dense_to_conv(g, in_shape, kernel_size, **geometry)
-        embed = lambda k: conv_to_dense(k, in_shape, **geometry)
-        (k_sum,) = jax.vjp(embed, k_mean)[1](g.astype(k_mean.dtype))
-        return (g + embed(k_sum - k_mean)).astype(g.dtype), k_mean.shape[-1]
-
-    def bias_step(b, c_out):
-        per_position = b.reshape(-1, c_out)
-        shift = per_position.sum(0) - per_position.mean(0)
-        return (per_position + shift).reshape(b.shape)
+    geometry = {"in_shape": in_shape, "kernel_size": kernel_size, "strides": strides,
+                "padding": padding, "dilation": dilation, "groups": groups}
 
     def update_fn(updates, state, params=None):
         del params
-        leaves = dict(jax.tree_util.tree_flatten_with_path(updates)[0])
-        named = {keypath_str(p): p for p in leaves}
+        named = {keypath_str(p): g for p, g in jax.tree_util.tree_flatten_with_path(updates)[0]}
         if prefix + "/kernel" not in named:
             raise error("layer", f"a path whose '{prefix}/kernel' leaf is in the updates",
                         prefix)
-        new_kernel, c_out = kernel_step(leaves[named[prefix + "/kernel"]])
-
-        def step(path, g):
-            name = keypath_str(path)
-            if name == prefix + "/kernel":
-                return new_kernel
-            if name == prefix + "/bias":
-                return bias_step(g, c_out)
-            return g
-
-        return jax.tree_util.tree_map_with_path(step, updates), state
+        new_kernel, c_out = _conv_step_kernel(named[prefix + "/kernel"], **geometry)
+        new = {prefix + "/kernel": new_kernel}
+        if prefix + "/bias" in named:
+            new[prefix + "/bias"] = _conv_step_bias(named[prefix + "/bias"], c_out)
+        out = jax.tree_util.tree_map_with_path(
+            lambda path, g: new.get(keypath_str(path), g), updates)
+        return out, state
 
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+
+
+def _conv_step_kernel(g, *, in_shape, kernel_size, **geometry):
+    """``(g - Π g + A Aᵀ g, C_out)`` for a dense gradient ``g`` (:func:`embedded_conv_step`)."""
+    k_mean = dense_to_conv(g, in_shape, kernel_size, **geometry)  # (AᵀA)⁺ Aᵀ g
+    embed = lambda k: conv_to_dense(k, in_shape, **geometry)  # noqa: E731
+    (k_sum,) = jax.vjp(embed, k_mean)[1](g.astype(k_mean.dtype))  # Aᵀ g
+    return (g + embed(k_sum - k_mean)).astype(g.dtype), k_mean.shape[-1]
+
+
+def _conv_step_bias(b, c_out: int):
+    """A bias gradient ``(positions * C_out,)`` with its per-channel mean over positions
+    replaced by the sum (the broadcast embedding's ``A Aᵀ`` for ``Π``)."""
+    per_position = b.reshape(-1, c_out)
+    return (per_position + per_position.sum(0) - per_position.mean(0)).reshape(b.shape)
