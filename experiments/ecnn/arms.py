@@ -25,6 +25,8 @@ from jaxcnn.train import TrainConfig, train_seeds
 from jaxcnn.train.distributed import process_slice
 
 from experiments.harness.cli import CLIError, RunOptions
+from experiments.harness.testnoise import KEY as CORRECT_KEY
+from experiments.harness.testnoise import correct_of, correct_record
 from experiments.ecnn.config import ECNNConfig
 
 __all__ = ["IN_SHAPE", "NUM_CLASSES", "PERCENT", "build_cnn", "build_fc",
@@ -178,6 +180,13 @@ def _percent(values) -> list[float]:
     return [PERCENT * a for a in values]
 
 
+def _store_correct(per_seed: list[dict], models_: list[nnx.Module], data: dict) -> None:
+    """Adds each seed's final per-example test correctness (eval mode) under
+    :data:`experiments.harness.testnoise.KEY`."""
+    for p, m in zip(per_seed, models_):
+        p[CORRECT_KEY] = correct_record(correct_of(m, data["x_test"], data["y_test"]))
+
+
 def train_cnn(cfg: ECNNConfig, data: dict, options: RunOptions,
               seeds: list[int]) -> tuple[dict, dict[int, dict[int, nnx.Module]]]:
     """Trains one CNN per seed for the whole budget, snapshotting each at the relax epochs.
@@ -221,6 +230,7 @@ def train_cnn(cfg: ECNNConfig, data: dict, options: RunOptions,
                  "curves": {"epoch": r["curves"]["epoch"],
                             "test_acc": _percent(r["curves"]["test_acc"])}}
                 for s, r in zip(seeds, res["per_seed"])]
+    _store_correct(per_seed, cnns, data)
     arm = {"per_seed": per_seed, "num_params": models.count_params(cnns[0]),
            "wall_time": res["wall_time"], "resumed_from": _resumed_from(res)}
     return _with_summaries(arm, ("test_acc",)), snapshots
@@ -254,8 +264,9 @@ def relax_run(cfg: ECNNConfig, data: dict, options: RunOptions, seeds: list[int]
     t0 = time.perf_counter()
     fcs, per_seed = _embedded(cfg, data, seeds, relax, cnns)
     remaining, resumed_from = cfg.epochs - relax, None
+    finals = [fcs[s] for s in seeds]
     if remaining > 0:
-        _, res = train_seeds(lambda s: fcs[s], optimizer(cfg, treatment), process_slice(data),
+        finals, res = train_seeds(lambda s: fcs[s], optimizer(cfg, treatment), process_slice(data),
                              seeds=seeds,
                              config=train_config(cfg, options, remaining,
                                                  relax_name(relax, treatment)),
@@ -269,6 +280,7 @@ def relax_run(cfg: ECNNConfig, data: dict, options: RunOptions, seeds: list[int]
     for p in per_seed:
         p["test_acc"] = p["curves"]["test_acc"][-1]
         p["final_conv_distance"] = p["curves"]["conv_distance"][-1]
+    _store_correct(per_seed, finals, data)
     arm = {"relax_epoch": relax, "treatment": treatment, "per_seed": per_seed,
            "max_embedding_diff": max(max(p["embedding"]["max_abs_diff_eval"],
                                          p["embedding"]["max_abs_diff_train"])
@@ -306,6 +318,7 @@ def scratch_run(cfg: ECNNConfig, data: dict, options: RunOptions,
                          "curves": {"epoch": [0] + cur["epoch"],
                                     "test_acc": [None] + _percent(cur["test_acc"]),
                                     "conv_distance": [d0[s]] + cur["conv_distance"]}})
+    _store_correct(per_seed, fcs, data)
     arm = {"per_seed": per_seed, "num_params": models.count_params(fcs[0]),
            "wall_time": res["wall_time"], "resumed_from": _resumed_from(res)}
     return _with_summaries(arm, ("test_acc", "final_conv_distance"))
