@@ -130,6 +130,19 @@ def _trial(tmp: Path, i: int, moment: list[str]) -> tuple[str, dict, dict, list[
             _pixels(out), leftovers)
 
 
+def _differences(got, want, path: str = "") -> list[str]:
+    """The paths (``a/b/0``) where two results trees differ, with both values (≤ 10)."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        out = [f"{path}/{k}: only in one" for k in sorted(set(got) ^ set(want))]
+        for k in sorted(set(got) & set(want)):
+            out += _differences(got[k], want[k], f"{path}/{k}")
+        return out[:10]
+    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        return [d for i, (g, w) in enumerate(zip(got, want))
+                for d in _differences(g, w, f"{path}/{i}")][:10]
+    return [] if got == want else [f"{path}: {str(got)[:80]} != {str(want)[:80]}"]
+
+
 @pytest.mark.slow
 def test_sigkill_at_seeded_moments_then_resume_is_identical(tmp_path):
     ref_out, log = tmp_path / "ref", tmp_path / "events.jsonl"
@@ -147,7 +160,7 @@ def test_sigkill_at_seeded_moments_then_resume_is_identical(tmp_path):
     killed = 0
     for label, res, px, leftovers in trials:
         killed += "finished before" not in label
-        assert results_numbers(res) == want, label
+        assert results_numbers(res) == want, (label, _differences(results_numbers(res), want))
         assert set(px) == set(want_px), label
         for name in want_px:
             assert np.array_equal(px[name], want_px[name]), (label, name)
