@@ -16,6 +16,7 @@ import pytest
 
 from experiments import all as all_experiments
 from experiments.harness.cli import RunOptions
+from experiments.harness import testnoise
 from experiments.harness.tables import format_table
 from experiments.learn_conv import run as learn_conv
 from experiments.learn_conv import tables as learn_conv_tables
@@ -23,6 +24,7 @@ from experiments.learn_conv.config import PRESETS as LC_PRESETS
 from experiments.sample_efficiency import run as sample_efficiency
 from experiments.sample_efficiency import tables as sample_efficiency_tables
 from experiments.sample_efficiency.config import PRESETS as SE_PRESETS
+from jaxcnn import stats
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -119,6 +121,53 @@ def test_learn_conv_smoke_json_schema(learn_conv_out):
     assert c["diff"]["n"] == cfg.seeds
 
 
+def test_learn_conv_smoke_stores_test_correctness(learn_conv_out):
+    # every seed's per-example correctness is stored and is exactly its test accuracy;
+    # test-accuracy comparisons carry the interval over seeds and test examples
+    out, _ = learn_conv_out
+    res = json.loads((out / "learn_conv.json").read_text())
+    n_test = res["config"]["num_test"]
+    by_label = {}
+    for m in res["models"] + res["sweep"]:
+        correct = testnoise.correct_matrix(m["per_seed"])
+        assert correct.shape == (len(m["seeds"]), n_test)
+        accs = [p["test_acc"] for p in m["per_seed"]]
+        assert np.allclose(correct.mean(axis=1), accs, atol=1e-6, rtol=0)
+        by_label[m["label"]] = correct
+    acc_comps = [c for c in res["comparisons"] if c["metric"] == "test_acc"]
+    assert acc_comps and all("crossed" not in c for c in res["comparisons"]
+                             if c["metric"] != "test_acc")
+    for c in acc_comps:
+        assert c["crossed"] == stats.accuracy_difference(by_label[c["a"]], by_label[c["b"]])
+        assert math.isclose(c["crossed"]["mean"], c["diff"]["mean"], abs_tol=1e-6)
+    rows = learn_conv_tables.comparison_rows(res["comparisons"])
+    for c, row in zip(res["comparisons"], rows):
+        if c["metric"] == "test_acc":
+            assert row[testnoise.CI_COLUMN] == stats.format_ci(c["crossed"], digits=3).split(" ", 1)[1]
+        else:
+            assert row[testnoise.CI_COLUMN] == learn_conv_tables.NOT_TEST
+        assert row[learn_conv_tables.P_HOLM] != "-" and row["significant"] in ("yes", "no")
+
+
+def test_learn_conv_tables_render_old_results(learn_conv_out):
+    # results written before correctness was stored: the crossed cells are "-", the
+    # weight metrics keep their Holm p (the accuracy rows count as p = 1 in the family)
+    _, returned = learn_conv_out
+    old = json.loads(json.dumps(returned))
+    for m in old["models"] + old["sweep"]:
+        for p in m["per_seed"]:
+            del p[testnoise.KEY]
+    old["comparisons"] = learn_conv_tables.comparisons(old["models"])
+    assert all("crossed" not in c for c in old["comparisons"])
+    rows = learn_conv_tables.comparison_rows(old["comparisons"])
+    for c, row in zip(old["comparisons"], rows):
+        acc = c["metric"] == "test_acc"
+        assert row[testnoise.CI_COLUMN] == ("-" if acc else learn_conv_tables.NOT_TEST)
+        assert (row[learn_conv_tables.P_HOLM] == "-") == acc
+    text = learn_conv_tables.report_tables(old)["learn_conv.comparisons"]
+    assert "95% CI, seeds" in text and testnoise.CI_COLUMN in text
+
+
 def test_learn_conv_smoke_figures(learn_conv_out):
     out, _ = learn_conv_out
     res = json.loads((out / "learn_conv.json").read_text())
@@ -176,6 +225,31 @@ def test_sample_efficiency_smoke(tmp_path):
             assert all(_is_prob(a) for a in s["test_acc_mean"])
     assert isinstance(saved["wall_time"], float) and saved["device"]["count"] >= 1
     _check_png(tmp_path / "sample_efficiency.png")
+    _check_sample_efficiency_test_noise(saved)
+
+
+def _check_sample_efficiency_test_noise(saved):
+    """Per-example correctness equals each seed's accuracy; every comparison has its
+    crossed interval; the tables show it, and render "-" from results without it."""
+    ok = {(r["order"], r["model"], r["n"]): testnoise.correct_matrix(r["per_seed"])
+          for r in saved["runs"]}
+    for r in saved["runs"]:
+        correct = ok[(r["order"], r["model"], r["n"])]
+        assert correct.shape == (len(r["seeds"]), saved["config"]["num_test"])
+        assert np.allclose(correct.mean(1), [p["test_acc"] for p in r["per_seed"]], atol=1e-6)
+    for c in saved["comparisons"]:
+        a, b = ok[(c["order"], c["a"], c["n"])], ok[(c["order"], c["b"], c["n"])]
+        assert c["crossed"] == stats.accuracy_difference(a, b)
+        assert math.isclose(c["crossed"]["mean"], c["diff"]["mean"], abs_tol=1e-6)
+    text = sample_efficiency_tables.report_tables(saved)["sample_efficiency.natural.comparisons"]
+    lines = text.splitlines()
+    assert testnoise.CI_COLUMN in lines[0] and testnoise.P_COLUMN in lines[0]
+    assert len(lines) == 2 + len(sample_efficiency_tables.COMPARISONS) * len(saved["sizes"])
+    old = json.loads(json.dumps(saved))
+    for c in old["comparisons"]:
+        del c["crossed"]
+    text = sample_efficiency_tables.report_tables(old)["sample_efficiency.natural.comparisons"]
+    assert all(line.rstrip(" |").endswith("| -") for line in text.splitlines()[2:])
 
 
 def test_tiled_split_repeats_subset_evenly():
@@ -364,6 +438,10 @@ def test_mnist_digits_smoke(module, dataset, tmp_path):
     res = json.loads((tmp_path / f"{stem}.json").read_text())
     assert res["config"]["in_shape"] == [28, 28, 1] and res["config"]["num_classes"] == 10
     assert res["config"]["kernel_size"] == 9  # KERNEL_SIZES["mnist"], as for CIFAR
+    for run in res["models"] if module is learn_conv else res["runs"]:  # 28x28 correctness
+        correct = testnoise.correct_matrix(run["per_seed"])
+        assert correct.shape == (len(run["seeds"]), res["config"]["num_test"])
+        assert np.allclose(correct.mean(1), [p["test_acc"] for p in run["per_seed"]], atol=1e-6)
     if module is learn_conv:
         by_key = {m["key"]: m for m in res["models"]}
         assert by_key["s-conv"]["first_layer"]["window"] == [9, 9]

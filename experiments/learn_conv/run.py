@@ -28,7 +28,12 @@ convolution), mean IPR = Σw⁴/(Σw²)² (see :mod:`jaxcnn.metrics`). Non-zeros
 trainable entry with ``|w| > 0`` exactly. Below it, paired differences over seeds with
 95% confidence intervals (:data:`COMPARISONS`: β-LASSO vs SGD S-FC on the same
 initialisation and batches, S-CONV vs S-FC β-LASSO, S-CONV vs S-LOCAL, and the sharing
-score of β-LASSO S-FC vs S-LOCAL — sharing beyond what locality alone gives).
+score of β-LASSO S-FC vs S-LOCAL — sharing beyond what locality alone gives). Every
+seed's per-example test correctness is stored (packed bits,
+:mod:`experiments.harness.testnoise`), so a test-accuracy comparison also gets the
+interval over seeds *and* test examples (crossed random effects,
+:func:`jaxcnn.stats.accuracy_difference`); the table's Holm-adjusted p-values use it for
+test accuracy (the weight metrics do not depend on the test set: their seed-only p).
 
 Figures (PNG in OUT, drawn from the results JSON alone by
 :mod:`experiments.learn_conv.figures` after it is written; ``python -m experiments.plot
@@ -77,6 +82,7 @@ from experiments.harness.measures import (NNZ_PREFIX, first_layer_metrics, nonze
 from experiments.harness.nets import first_layer_param_counts, make_optimizer, model_factory
 from experiments.harness.outputs import checkpoint_config, write_results
 from experiments.harness.provenance import provenance
+from experiments.harness.testnoise import KEY, correct_of, correct_record
 from experiments.learn_conv import figures
 from experiments.learn_conv.config import MODELS, LearnConvConfig, presets_for
 from experiments.learn_conv.figures import RECEPTIVE_FIELDS
@@ -136,10 +142,13 @@ def resolve_config(options: RunOptions) -> tuple[LearnConvConfig, dict]:
 
 
 def seed_entry(model: nnx.Module, res: dict, *, kernel_size: int, periodic: bool,
-               model0: nnx.Module | None = None, power: bool = True) -> dict:
+               model0: nnx.Module | None = None, power: bool = True,
+               test: tuple | None = None) -> dict:
     """The measurements of one trained replica (one seed); ``model0``: the replica at
     initialisation (SGD runs: the metrics of ``W − W₀`` too); ``power``: the sharing
-    score's power (costly; measured on the first seed only)."""
+    score's power (costly; measured on the first seed only); ``test``: ``(x_test,
+    y_test)``, whose per-example correctness is stored packed under
+    :data:`experiments.harness.testnoise.KEY` (for intervals over seeds and test examples)."""
     by_layer, total, _ = param_nonzeros(model)
     curves = dict(res["curves"])
     nnz_curves = {k[len(NNZ_PREFIX):]: curves.pop(k) for k in list(curves)
@@ -154,6 +163,7 @@ def seed_entry(model: nnx.Module, res: dict, *, kernel_size: int, periodic: bool
         "curves": {"epoch": curves["epoch"], "test_acc": curves["test_acc"],
                    "train_loss": curves["train_loss"], "nonzeros": nnz_curves},
         "epochs_completed": res["epochs_completed"], "resumed_from": res.get("resumed_from"),
+        **({} if test is None else {KEY: correct_record(correct_of(model, *test))}),
     }
 
 
@@ -212,7 +222,8 @@ def train_run(spec: RunSpec, data: dict, setting: Setting) -> tuple[dict, dict |
             raise CLIError(f"--resume: {' '.join(str(e).split())}") from None
         raise
     per_seed = [seed_entry(m, r, kernel_size=setting.kernel_size, periodic=setting.periodic,
-                           model0=make(s) if opt == "sgd" else None, power=i == 0)
+                           model0=make(s) if opt == "sgd" else None, power=i == 0,
+                           test=(data["x_test"], data["y_test"]))
                 for i, (s, m, r) in enumerate(zip(seeds, trained, res["per_seed"]))]
     aggregate_entry(entry, per_seed)
     entry.update(device=res["per_seed"][0]["device"], wall_time=time.perf_counter() - t0)
@@ -265,7 +276,8 @@ def print_summary(results: dict, path) -> None:
           f"{len(results['seeds'])} seeds (mean ± std) ({results['wall_time']:.0f}s)")
     print(tables[f"{stem}.main"])
     if f"{stem}.comparisons" in tables:
-        print("\nPaired differences over seeds (a − b, 95% CI):")
+        print("\nPaired differences (a − b): 95% CI over seeds; for test accuracy also over "
+              "seeds and test examples (crossed), Holm-adjusted within the table:")
         print(tables[f"{stem}.comparisons"])
     if f"{stem}.regime" in tables:
         print("\nβ-LASSO regime (λ in units of the first layer's gradient at init):")

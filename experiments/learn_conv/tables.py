@@ -2,10 +2,12 @@
 
 A learn_conv run trains every model for several seeds (:func:`jaxcnn.train.train_seeds`);
 this module turns the per-seed measurements into one entry per model (per-seed list,
-mean ± std summaries, mean curves), the paired comparisons over seeds
-(:data:`COMPARISONS`, 95% CIs from :func:`jaxcnn.stats.paired_difference`) and the
-Markdown tables the README is rendered from (:func:`report_tables`). The figures are drawn from
-the results JSON by :mod:`experiments.learn_conv.figures`.
+mean ± std summaries, mean curves), the paired comparisons (:data:`COMPARISONS`: 95% CIs
+over seeds from :func:`jaxcnn.stats.paired_difference`, and for test accuracy also over
+seeds and test examples from the stored per-example correctness,
+:func:`experiments.harness.testnoise.crossed_cells`) and the Markdown tables the README
+is rendered from (:func:`report_tables`). The figures are drawn from the results JSON by
+:mod:`experiments.learn_conv.figures`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from experiments.harness.tables import format_table, holm_cells
+from experiments.harness.tables import format_table
+from experiments.harness.testnoise import (CI_COLUMN, P_COLUMN, correct_matrix, crossed_cells,
+                                           family_cells)
 from jaxcnn import stats
 
 NAME = "learn_conv"
@@ -146,7 +150,9 @@ COMPARISONS = (
 
 
 def comparisons(entries: Sequence[dict]) -> list[dict]:
-    """Paired differences over seeds (95% CI) of :data:`COMPARISONS` present in ``entries``."""
+    """Paired differences of :data:`COMPARISONS` present in ``entries``: ``diff`` over
+    seeds (95% CI) and, for test accuracy with per-example correctness stored in both
+    entries, ``crossed``: over seeds and test examples (:func:`crossed_cells`)."""
     by_key = {e["key"]: e for e in entries if e["status"] == "ok"}
     out = []
     for a, b, metric, paired in COMPARISONS:
@@ -157,19 +163,39 @@ def comparisons(entries: Sequence[dict]) -> list[dict]:
         vb = [_get(s, SUMMARY_METRICS[metric]) for s in eb["per_seed"]]
         if ea["seeds"] != eb["seeds"] or any(v is None for v in va + vb):
             continue
-        out.append({"a": ea["label"], "b": eb["label"], "metric": metric, "paired": paired,
-                    "seeds": ea["seeds"], "diff": stats.paired_difference(va, vb)})
+        comp = {"a": ea["label"], "b": eb["label"], "metric": metric, "paired": paired,
+                "seeds": ea["seeds"], "diff": stats.paired_difference(va, vb)}
+        ca, cb = correct_matrix(ea["per_seed"]), correct_matrix(eb["per_seed"])
+        if metric == "test_acc" and ca is not None and cb is not None:
+            comp["crossed"] = crossed_cells(ca, cb)
+        out.append(comp)
     return out
 
 
+#: The table's p column: test accuracy's p includes test-set noise, a weight metric's
+#: (no test set involved) is the seed-only one.
+P_HOLM = "p (Holm; acc: seeds+test)"
+#: The table's short form of what a comparison is paired on (``COMPARISONS``' 4th field).
+PAIRED_SHORT = {"same initialisation and batches": "init + batches", "same batches": "batches"}
+#: The crossed-interval cell of a metric of the weights (the test set plays no part).
+NOT_TEST = "n/a (no test set)"
+
+
 def comparison_rows(comps: Sequence[dict]) -> list[dict]:
-    """One row per paired comparison: the 95% t interval over seeds and, over the table's
-    comparisons as one family, the Holm-adjusted p-value (:func:`holm_cells`)."""
-    holm = holm_cells([c["diff"] for c in comps])
+    """One row per paired comparison: the 95% t interval over seeds, for test accuracy
+    the 95% interval over seeds and test examples (``comp["crossed"]``; ``"-"`` in results
+    without per-example correctness), and, over the table's comparisons as one family,
+    Holm-adjusted p-values (:func:`family_cells`): test accuracy's from the interval
+    over seeds and test examples, a weight metric's from the seed-only one."""
+    acc = [c["metric"] == "test_acc" for c in comps]
+    cells = family_cells([c.get("crossed") if a else c["diff"] for c, a in zip(comps, acc)],
+                         digits=3, mean=False)
     return [{"comparison": f"{c['a']} − {c['b']}", "metric": c["metric"].replace("_", " "),
-             "paired on": c["paired"], "n": c["diff"]["n"],
-             "difference [95% CI]": stats.format_ci(c["diff"], digits=3), **h}
-            for c, h in zip(comps, holm)]
+             "paired on": PAIRED_SHORT.get(c["paired"], c["paired"]), "n": c["diff"]["n"],
+             "difference [95% CI, seeds]": stats.format_ci(c["diff"], digits=3),
+             CI_COLUMN: cell[CI_COLUMN] if a else NOT_TEST, P_HOLM: cell[P_COLUMN],
+             "significant": cell["significant"]}
+            for c, a, cell in zip(comps, acc, cells)]
 
 
 def results_stem(dataset: str) -> str:

@@ -21,7 +21,9 @@ whether our mean lies within one of our standard deviations of the published num
 and the paired difference ``torch − ours`` says what the recipe details change. Other
 differences: the CNN flattens position-major (a permutation of the Linear's rows); the
 reported accuracy is the test accuracy after the last step (the maximum over the
-per-epoch evaluations is recorded too).
+per-epoch evaluations is recorded too). Every seed's per-example test correctness is
+stored (packed bits, :mod:`experiments.harness.testnoise`), so each paired difference
+also has its interval over seeds *and* test examples (crossed random effects).
 
 Writes ``DIR/mnist1d_table.json`` and then, from that JSON alone
 (:mod:`experiments.mnist1d_table.figures`; ``python -m experiments.plot
@@ -52,6 +54,8 @@ from experiments.harness.cli import CLIError, RunOptions, experiment_main
 from experiments.harness.datasets import load_data
 from experiments.harness.outputs import write_results
 from experiments.harness.provenance import provenance
+from experiments.harness.testnoise import (KEY, correct_matrix, correct_of, correct_record,
+                                           crossed_cells)
 from experiments.mnist1d_table import figures
 from experiments.mnist1d_table.config import PRESETS, MNIST1DTableConfig
 from experiments.mnist1d_table.tables import report_tables
@@ -185,7 +189,8 @@ def train_one(name: str, variant: str, dataset: str, data: dict, cfg: MNIST1DTab
     for m, r in zip(trained, res["per_seed"]):
         acc = r["curves"]["test_acc"]
         one = {"seed": r["config"]["seed"], "test_acc": 100 * r["final"]["test_acc"],
-               "max_test_acc": 100 * max(acc), "train_acc": 100 * r["final"]["train_acc"]}
+               "max_test_acc": 100 * max(acc), "train_acc": 100 * r["final"]["train_acc"],
+               KEY: correct_record(correct_of(m, data["x_test"], data["y_test"]))}
         if name.startswith("fc_"):
             one.update(first_layer_stats(m))
         per_seed.append(one)
@@ -231,7 +236,9 @@ def summarize(runs: list[dict]) -> list[dict]:
 
 
 def comparisons(runs: list[dict]) -> list[dict]:
-    """Paired differences over seeds (95% CI), test accuracy in points.
+    """Paired differences of test accuracy in points: ``diff`` over seeds (95% CI) and
+    ``crossed`` over seeds and test examples (from the stored per-example correctness;
+    absent without it), :func:`~experiments.harness.testnoise.crossed_cells`.
 
     ``fc_blasso − fc_sgd`` (same net, initialisation and batches: only λ differs) and,
     per baseline, ``torch − ours`` (the two recipes, paired by seed).
@@ -244,10 +251,14 @@ def comparisons(runs: list[dict]) -> list[dict]:
         for ds in DATASETS:
             ra, rb = by.get((ma, va, ds)), by.get((mb, vb, ds))
             if ra and rb and ra["seeds"] == rb["seeds"]:
-                out.append({"a": f"{LABELS[ma]} [{va}]", "b": f"{LABELS[mb]} [{vb}]",
-                            "dataset": ds, "diff": stats.paired_difference(
-                                [p["test_acc"] for p in ra["per_seed"]],
-                                [p["test_acc"] for p in rb["per_seed"]])})
+                comp = {"a": f"{LABELS[ma]} [{va}]", "b": f"{LABELS[mb]} [{vb}]",
+                        "dataset": ds, "diff": stats.paired_difference(
+                            [p["test_acc"] for p in ra["per_seed"]],
+                            [p["test_acc"] for p in rb["per_seed"]])}
+                ca, cb = correct_matrix(ra["per_seed"]), correct_matrix(rb["per_seed"])
+                if ca is not None and cb is not None:
+                    comp["crossed"] = crossed_cells(ca, cb, scale=100)
+                out.append(comp)
     return out
 
 
@@ -297,7 +308,8 @@ def print_summary(results: dict, runs: list[dict], cfg: MNIST1DTableConfig) -> N
           f"{cfg.steps} steps, batch {cfg.batch_size}")
     print(tables["mnist1d_table.main"])
     if "mnist1d_table.comparisons" in tables:
-        print("\nPaired differences over seeds (a − b, 95% CI):")
+        print("\nPaired differences (a − b, points): 95% CI over seeds, and over seeds and "
+              "test examples (crossed), Holm-adjusted within the table:")
         print(tables["mnist1d_table.comparisons"])
     fc = [r for r in runs if r["model"] == "fc_blasso"]
     if fc:

@@ -3,12 +3,15 @@
 :func:`report_tables` (used by :mod:`experiments.report` and printed by
 ``python -m experiments.mnist1d_table``) renders ``mnist1d_table.main`` (test accuracy in
 %, mean ± std over seeds, next to the published numbers) and
-``mnist1d_table.comparisons`` (paired differences with their 95% CI).
+``mnist1d_table.comparisons`` (paired differences in points: the 95% CI over seeds, the
+95% CI over seeds and test examples -- ``"-"`` for results without per-example
+correctness -- and its p-value, Holm-adjusted over the table).
 """
 
 from __future__ import annotations
 
 from experiments.harness.tables import format_table
+from experiments.harness.testnoise import family_cells
 from jaxcnn import stats
 
 __all__ = ["report_tables", "table_rows"]
@@ -42,9 +45,11 @@ def table_rows(rows: list[dict]) -> list[dict]:
 def report_tables(results: dict) -> dict[str, str]:
     """README tables: ``mnist1d_table.main`` and ``mnist1d_table.comparisons``."""
     out = {"mnist1d_table.main": format_table(table_rows(results["table"]))}
-    if results.get("comparisons"):
+    comps = results.get("comparisons")
+    if comps:
+        cells = family_cells([c.get("crossed") for c in comps], digits=1, mean=False)
         out["mnist1d_table.comparisons"] = format_table([
             {"comparison": f"{c['a']} − {c['b']}", "dataset": c["dataset"],
-             "n": c["diff"]["n"], "difference, points [95% CI]": stats.format_ci(c["diff"])}
-            for c in results["comparisons"]])
+             "n": c["diff"]["n"], "points [95% CI, seeds]": stats.format_ci(c["diff"]),
+             **cell} for c, cell in zip(comps, cells)])
     return out

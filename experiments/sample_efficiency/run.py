@@ -14,7 +14,9 @@ to its initialisation).
 Every run takes the same number of optimizer steps (``epochs`` passes over the largest
 set); a smaller training set is repeated (tiled) to the largest size, so each model has
 one set of shapes and compiles once (JAX persistent compilation cache). All runs use the
-full test split (or ``num_test`` of it).
+full test split (or ``num_test`` of it). Every seed's per-example test correctness is
+stored (packed bits, :mod:`experiments.harness.testnoise`), so each paired comparison
+has its interval over seeds and over seeds *and* test examples (crossed random effects).
 
 Writes ``OUT/sample_efficiency.json`` (config, every run, per-(order, model) accuracy
 curves over n with mean and standard deviation over seeds, device, wall time) and then,
@@ -43,6 +45,8 @@ from experiments.harness.measures import first_layer_metrics, param_nonzeros
 from experiments.harness.nets import make_optimizer, model_factory
 from experiments.harness.outputs import checkpoint_config, write_results
 from experiments.harness.provenance import provenance
+from experiments.harness.testnoise import (KEY, correct_matrix, correct_of, correct_record,
+                                           crossed_cells)
 from experiments.sample_efficiency import figures
 from experiments.sample_efficiency.config import LABELS, MODELS, PRESETS, SampleEfficiencyConfig
 from experiments.sample_efficiency.tables import COMPARISONS, report_tables
@@ -124,7 +128,8 @@ def train_point(model_key: str, n: int, order: str, data: dict, *,
         per_seed.append({"seed": r["config"]["seed"], "test_acc": float(r["final"]["test_acc"]),
                          "train_acc": float(r["final"]["train_acc"]), "nonzeros": nnz,
                          "first_layer_locality": fl["locality"],
-                         "first_layer_nonzeros": fl["nonzeros"]})
+                         "first_layer_nonzeros": fl["nonzeros"],
+                         KEY: correct_record(correct_of(m, data["x_test"], data["y_test"]))})
     entry.update(per_seed=per_seed, parameters=size,
                  test_acc=stats.summary([p["test_acc"] for p in per_seed]),
                  train_acc=stats.summary([p["train_acc"] for p in per_seed]),
@@ -154,7 +159,9 @@ def summarize(runs: list[dict], orders, models, sizes) -> dict:
 
 
 def comparisons(runs: list[dict], orders, sizes) -> list[dict]:
-    """Paired differences of test accuracy over seeds, per order and n (95% CI)."""
+    """Paired differences of test accuracy per order and n: ``diff`` over seeds (95% CI)
+    and ``crossed`` over seeds and test examples (when both runs stored per-example
+    correctness; :func:`~experiments.harness.testnoise.crossed_cells`)."""
     ok = {(r["order"], r["model"], r["n"]): r for r in runs if r["status"] == "ok"}
     out = []
     for order in orders:
@@ -163,10 +170,14 @@ def comparisons(runs: list[dict], orders, sizes) -> list[dict]:
                 ra, rb = ok.get((order, a, n)), ok.get((order, b, n))
                 if ra is None or rb is None:
                     continue
-                out.append({"order": order, "a": a, "b": b, "n": n,
-                            "diff": stats.paired_difference(
-                                [p["test_acc"] for p in ra["per_seed"]],
-                                [p["test_acc"] for p in rb["per_seed"]])})
+                comp = {"order": order, "a": a, "b": b, "n": n,
+                        "diff": stats.paired_difference(
+                            [p["test_acc"] for p in ra["per_seed"]],
+                            [p["test_acc"] for p in rb["per_seed"]])}
+                ca, cb = correct_matrix(ra["per_seed"]), correct_matrix(rb["per_seed"])
+                if ca is not None and cb is not None:
+                    comp["crossed"] = crossed_cells(ca, cb)
+                out.append(comp)
     return out
 
 
@@ -257,7 +268,8 @@ def print_summary(results: dict) -> None:
     for order in results["orders"]:
         print(f"\n{order} pixel order ({len(results['seeds'])} seeds, mean ± std):")
         print(tables[f"sample_efficiency.{order}"])
-        print(f"paired differences over seeds (a − b, 95% CI), {order} order:")
+        print(f"paired differences (a − b), {order} order: 95% CI over seeds, and over "
+              "seeds and test examples (crossed), Holm-adjusted within the table:")
         print(tables[f"sample_efficiency.{order}.comparisons"])
 
 

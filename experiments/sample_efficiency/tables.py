@@ -3,12 +3,15 @@
 :func:`report_tables` (used by :mod:`experiments.report` and printed by
 ``python -m experiments.sample_efficiency``): per pixel order, test accuracy per model and
 training-set size (mean ± std over seeds), and the paired differences of
-:data:`COMPARISONS` with their 95% CI.
+:data:`COMPARISONS`, one row per comparison and size: the 95% CI over seeds, the 95% CI
+over seeds and test examples (crossed; ``"-"`` for results without per-example
+correctness) and its p-value, Holm-adjusted over the table (one pixel order's family).
 """
 
 from __future__ import annotations
 
 from experiments.harness.tables import format_table
+from experiments.harness.testnoise import family_cells
 from experiments.sample_efficiency.config import LABELS
 from jaxcnn import stats
 
@@ -31,17 +34,22 @@ def table(summary: dict, order: str) -> str:
 
 
 def comparison_table(comps: list[dict], order: str, sizes) -> str:
-    """Rows ``a − b``, columns n: the paired difference with its 95% CI."""
-    rows = []
+    """Rows ``a − b`` at each training-set size ``n`` (in :data:`COMPARISONS` order, then
+    n): the paired difference with its 95% CI over seeds, the 95% CI over seeds and test
+    examples, and that test's p-value Holm-adjusted over the table's rows
+    (:func:`~experiments.harness.testnoise.family_cells`)."""
+    found = []
     for a, b in COMPARISONS:
-        row = {"comparison": f"{LABELS[a]} − {LABELS[b]}"}
         for n in sizes:
             c = next((c for c in comps if (c["order"], c["a"], c["b"], c["n"])
                       == (order, a, b, n)), None)
-            row[f"n={n}"] = "-" if c is None else stats.format_ci(c["diff"], digits=3)
-        if len(row) > 1 and any(v != "-" for k, v in row.items() if k != "comparison"):
-            rows.append(row)
-    return format_table(rows)
+            if c is not None:
+                found.append(c)
+    cells = family_cells([c.get("crossed") for c in found], digits=3, mean=False)
+    return format_table([{"comparison": f"{LABELS[c['a']]} − {LABELS[c['b']]}",
+                          "train n": c["n"],
+                          "difference [95% CI, seeds]": stats.format_ci(c["diff"], digits=3),
+                          **cell} for c, cell in zip(found, cells)])
 
 
 def report_tables(results: dict) -> dict[str, str]:
