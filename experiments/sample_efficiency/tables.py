@@ -18,7 +18,8 @@ from jaxcnn import stats
 __all__ = ["COMPARISONS", "comparison_table", "report_tables", "table"]
 
 #: The paired comparisons ``(a, b)``: ``a − b`` on the same seeds, sizes and orders.
-COMPARISONS = (("s-conv", "s-fc"), ("s-fc-blasso", "s-fc"), ("s-conv", "s-fc-blasso"))
+COMPARISONS = (("s-conv", "s-fc"), ("s-fc-blasso", "s-fc"), ("s-conv", "s-fc-blasso"),
+               ("s-fc-blasso", "s-local"))
 
 
 def table(summary: dict, order: str) -> str:
