@@ -113,7 +113,7 @@ STUDIES: tuple[Study, ...] = (
     Study("equivalence", presets=False, tables=None, figures=None),
     Study("learn_conv", results=("learn_conv", "learn_conv_mnist", "learn_conv_mnist_shuffled")),
     Study("mnist1d_table"),
-    Study("nlgp_localization"),
+    Study("nlgp_localization", results=("nlgp_localization", "nlgp_localization_2d")),
     Study("ecnn"),
     Study("sample_efficiency"),
     Study("sharing_emergence"),

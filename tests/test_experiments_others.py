@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from experiments.ecnn import run as ecnn
+from experiments.harness import testnoise
 from experiments.mnist1d_table import run as mnist1d_table
 from experiments.nlgp_localization import run as nlgp_localization
 from experiments.nlgp_localization.model import input_dim
@@ -116,6 +117,33 @@ def test_mnist1d_table_smoke(tmp_path):
     _assert_tables(mnist1d_table, res, ["mnist1d_table.main", "mnist1d_table.comparisons"])
     assert res["provenance"]["seeds"] == res["seeds"]
     _assert_png(tmp_path / "mnist1d_table.png")
+    _assert_mnist1d_table_test_noise(res)
+
+
+def _assert_mnist1d_table_test_noise(res):
+    """Per-example correctness equals each seed's accuracy (%); the comparisons' crossed
+    intervals are in points; the table shows them, and "-" for results without them."""
+    correct = {}
+    for run in res["runs"]:
+        c = testnoise.correct_matrix(run["per_seed"])
+        assert c.shape[0] == len(run["seeds"])
+        assert np.allclose(100 * c.mean(1), [p["test_acc"] for p in run["per_seed"]],
+                           atol=1e-4)
+        correct[(f"{mnist1d_table.LABELS[run['model']]} [{run['variant']}]",
+                 run["dataset"])] = c
+    assert res["comparisons"]
+    for comp in res["comparisons"]:
+        a, b = correct[(comp["a"], comp["dataset"])], correct[(comp["b"], comp["dataset"])]
+        assert comp["crossed"] == testnoise.crossed_cells(a, b, scale=100)
+        assert comp["crossed"]["mean"] == pytest.approx(comp["diff"]["mean"], abs=1e-4)
+    tables = _part(mnist1d_table, "tables")
+    header = tables.report_tables(res)["mnist1d_table.comparisons"].splitlines()[0]
+    assert testnoise.CI_COLUMN in header and testnoise.P_COLUMN in header
+    old = json.loads(json.dumps(res))
+    for comp in old["comparisons"]:
+        del comp["crossed"]
+    rows = tables.report_tables(old)["mnist1d_table.comparisons"].splitlines()[2:]
+    assert rows and all(r.rstrip(" |").endswith("| -") for r in rows)
 
 
 def _assert_summary(s, n):
@@ -222,7 +250,8 @@ def test_nlgp_localization_smoke(smoke_run):
     tables = _assert_tables(nlgp_localization, res, ["nlgp_localization.main",
                                                      "nlgp_localization.gain",
                                                      "nlgp_localization.comparisons",
-                                                     "nlgp_localization.localised"])
+                                                     "nlgp_localization.localised",
+                                                     "nlgp_localization.tiling"])
     assert tables["nlgp_localization.main"] in printed
     assert tables["nlgp_localization.localised"] in printed
     assert " ± " in tables["nlgp_localization.main"] and "[" in \
@@ -249,7 +278,9 @@ def test_nlgp_localization_replica_is_the_single_run():
 
 def test_ecnn_smoke(smoke_run):
     tmp_path, printed, res, cfg, n = _seeded_smoke(smoke_run, ecnn)
-    assert [r["relax_epoch"] for r in res["relax"]] == sorted(set(cfg.relax_epochs))
+    relax_epochs = sorted(set(cfg.relax_epochs))
+    assert [(r["treatment"], r["relax_epoch"]) for r in res["relax"]] == [
+        (t, e) for t in ("same_lr", "conv_step") for e in relax_epochs]
     # the embedding is exact: identical logits at the moment of embedding
     assert res["max_embedding_diff"] < 1e-4
     for r in res["relax"]:
@@ -263,12 +294,18 @@ def test_ecnn_smoke(smoke_run):
             length = cfg.epochs - r["relax_epoch"] + 1
             assert len(p["curves"]["epoch"]) == len(p["curves"]["conv_distance"]) == length
             assert 0.0 <= p["test_acc"] <= 100.0
+    same, conv = res["relax"][:len(relax_epochs)], res["relax"][len(relax_epochs):]
+    # the treatments start from the same embedded CNN and then step differently
+    assert [p["test_acc_at_embedding"] for p in same[0]["per_seed"]] == [
+        p["test_acc_at_embedding"] for p in conv[0]["per_seed"]]
+    assert ([p["curves"]["conv_distance"] for p in same[0]["per_seed"]]
+            != [p["curves"]["conv_distance"] for p in conv[0]["per_seed"]])
     # a relax at the end is each seed's own CNN (the snapshots are kept per seed): equal up
-    # to one flipped test prediction (200 test samples in smoke)
-    last = res["relax"][-1]
-    assert last["relax_epoch"] == cfg.epochs
-    for p, c in zip(last["per_seed"], res["cnn"]["per_seed"]):
-        assert p["test_acc"] == pytest.approx(c["test_acc"], abs=0.51)
+    # to one flipped test prediction (200 test samples in smoke), under either treatment
+    for last in (same[-1], conv[-1]):
+        assert last["relax_epoch"] == cfg.epochs
+        for p, c in zip(last["per_seed"], res["cnn"]["per_seed"]):
+            assert p["test_acc"] == pytest.approx(c["test_acc"], abs=0.51)
     sc = res["fc_scratch"]
     _assert_summary(sc["test_acc"], n)
     _assert_summary(sc["final_conv_distance"], n)
@@ -280,16 +317,26 @@ def test_ecnn_smoke(smoke_run):
     assert len(res["cnn"]["per_seed"]) == n
     assert all(len(p["curves"]["test_acc"]) == cfg.epochs for p in res["cnn"]["per_seed"])
     comps = res["comparisons"]
-    assert [(c["relax_epoch"], c["baseline"]) for c in comps] == [
-        (r, b) for r in sorted(set(cfg.relax_epochs)) for b in ("cnn", "fc_scratch")]
+    assert [(c["treatment"], c["relax_epoch"], c["baseline"]) for c in comps] == [
+        (t, r, b) for t in ("same_lr", "conv_step") for r in relax_epochs
+        for b in ("cnn", "fc_scratch")]
     for c in comps:
         _assert_diff(c, n)
-        arm = next(r for r in res["relax"] if r["relax_epoch"] == c["relax_epoch"])
+        arm = next(r for r in res["relax"] if r["relax_epoch"] == c["relax_epoch"]
+                   and r["treatment"] == c["treatment"])
         assert c["mean"] == pytest.approx(arm["test_acc"]["mean"]
                                           - res[c["baseline"]]["test_acc"]["mean"], abs=1e-9)
+    # per-example correctness is stored and counts the very accuracy each arm reports
+    from experiments.harness.testnoise import correct_matrix
+    for arm in (res["cnn"], sc, *res["relax"]):
+        acc = 100 * correct_matrix(arm["per_seed"]).mean(1)
+        np.testing.assert_allclose(acc, [p["test_acc"] for p in arm["per_seed"]], atol=1e-6)
+    assert all(c["seeds_test"] is not None for c in comps if c["relax_epoch"] < cfg.epochs)
     tables = _assert_tables(ecnn, res, ["ecnn.main", "ecnn.comparisons"])
     assert tables["ecnn.main"] in printed and tables["ecnn.comparisons"] in printed
     assert " ± " in tables["ecnn.main"] and "[" in tables["ecnn.comparisons"]
+    assert "CNN's conv step" in tables["ecnn.comparisons"] and "p (Holm, seeds+test)" in tables[
+        "ecnn.comparisons"]
     _assert_png(tmp_path / "ecnn_relax.png")
     _assert_png(tmp_path / "ecnn_conv_distance.png")
 

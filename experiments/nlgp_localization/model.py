@@ -76,11 +76,20 @@ def sample_task(key: jax.Array, n: int, cfg: NLGPConfig, gain: float,
                 gaussian: bool) -> tuple[jax.Array, jax.Array]:
     """``n`` fresh labelled samples: ``x (n, *shape, 1)``, targets ``y (n, 1)`` in {-1, +1}.
 
-    Each sample's class is a fair coin; class ``k`` is drawn from the NLGP (or its
-    Gaussian clone) with correlation length ``xi[k]``. Jittable (``n``, ``cfg`` static).
+    Each sample's class is a fair coin (``cfg.balanced``: exactly ``n // 2`` samples of
+    class 0 and ``n - n // 2`` of class 1, in random order); class ``k`` is drawn from the
+    NLGP (or its Gaussian clone) with correlation length ``xi[k]``. Jittable (``n``,
+    ``cfg`` static).
     """
     k0, k1, ky = jax.random.split(key, 3)
     kw = dict(shape=cfg.shape, gain=gain, gaussian=gaussian, p=cfg.p)
+    if cfg.balanced:  # draw only the samples used: half the sampler's work
+        half = n // 2
+        x = jnp.concatenate([jdata.nlgp(k0, half, xi=cfg.xi[0], **kw),
+                             jdata.nlgp(k1, n - half, xi=cfg.xi[1], **kw)])
+        order = jax.random.permutation(ky, n)
+        label = order >= half
+        return x[order], jnp.where(label, 1.0, -1.0).astype(jnp.float32)[:, None]
     x0 = jdata.nlgp(k0, n, xi=cfg.xi[0], **kw)
     x1 = jdata.nlgp(k1, n, xi=cfg.xi[1], **kw)
     label = jax.random.bernoulli(ky, LABEL_PROBABILITY, (n,))

@@ -23,6 +23,8 @@ from experiments.harness.cli import RunOptions
 from experiments.nlgp_localization.config import NLGPConfig
 from experiments.nlgp_localization.model import input_dim
 from experiments.nlgp_localization.online import train_online
+from experiments.nlgp_localization.tables import LOCALISED_FACTOR
+from experiments.nlgp_localization.tiling import NULL_DRAWS, arm_tiling
 
 __all__ = ["ACCEPTANCE_RATIO", "PUBLISHED_IPR", "RUNS", "compare",
            "gain_sweep", "main_runs", "results_dict", "run_checkpoint", "seed_keys"]
@@ -35,6 +37,10 @@ ACCEPTANCE_RATIO = 3.0
 RANDOM_IPR_TIMES_D = 3
 #: The two runs of each setting: ``(name, gaussian)``.
 RUNS = (("nlgp", False), ("gp", True))
+#: The tiling null's PRNG seed (``fold_in(key(TILING_SEED), k)`` for ``k`` centres).
+TILING_SEED = 0
+#: Significant digits of the stored receptive fields.
+FIELD_DIGITS = 4
 #: Per-run keys of :func:`train_online` that are not curves.
 NOT_CURVES = ("weights", "wall_time", "resumed_from")
 
@@ -42,14 +48,16 @@ NOT_CURVES = ("weights", "wall_time", "resumed_from")
 CheckpointFor = Callable[[str], str] | None
 
 
-def run_checkpoint(options: RunOptions) -> CheckpointFor:
+def run_checkpoint(options: RunOptions, *, tag: str = "") -> CheckpointFor:
     """With ``--resume``: ``run_name -> OUT/checkpoints/nlgp_localization/PRESET-RUN/state.npz``
-    (folder created); without: ``None`` (no checkpoints)."""
+    (``PRESET-TAG-RUN`` with a ``tag``, e.g. ``2d`` for a torus run; folder created);
+    without: ``None`` (no checkpoints)."""
     if not options.resume:
         return None
 
     def path(run_name: str) -> str:
-        folder = options.checkpoint_dir(f"{options.preset}-{run_name}")
+        folder = options.checkpoint_dir("-".join(p for p in (options.preset, tag, run_name)
+                                                 if p))
         os.makedirs(folder, exist_ok=True)
         return os.path.join(folder, "state.npz")
 
@@ -175,13 +183,35 @@ def comparison_rows(cfg: NLGPConfig, main_cmp: Mapping, sweep: list[dict]) -> li
     return rows
 
 
+def tiling_record(cfg: NLGPConfig, runs: Mapping, seeds: list[int]) -> dict:
+    """How the localised units (final IPR > ``LOCALISED_FACTOR`` x 3/D) tile the field, per
+    arm (:func:`experiments.nlgp_localization.tiling.arm_tiling`; null: uniform centres,
+    :data:`NULL_DRAWS` draws from ``key(TILING_SEED)``)."""
+    threshold = LOCALISED_FACTOR * RANDOM_IPR_TIMES_D / input_dim(cfg)
+    key = jax.random.key(TILING_SEED)
+    out = {"threshold": threshold, "null_draws": NULL_DRAWS, "null_seed": TILING_SEED}
+    for name, r in runs.items():
+        out[name] = arm_tiling(r["weights"], [c["ipr_units"][-1] for c in r["per_seed"]],
+                               seeds, cfg.shape, threshold=threshold, key=key)
+    return out
+
+
+def rounded(weights: list, digits: int = FIELD_DIGITS) -> list:
+    """Nested lists of floats rounded to ``digits`` significant digits (smaller JSON)."""
+    if isinstance(weights, list):
+        return [rounded(w, digits) for w in weights]
+    return float(f"{weights:.{digits}g}")
+
+
 def results_dict(cfg: NLGPConfig, runs: Mapping, sweep: list[dict], *, name: str,
                  preset: str, seeds: list[int], overrides: dict, resumed: dict,
                  wall_time: float) -> dict:
     """The JSON-ready results of a run (without its provenance).
 
     ``curves`` holds each main run's logged curves (everything of :func:`train_online` but
-    the weights), ``receptive_fields`` each main run's final first-layer weights per seed.
+    the weights), ``receptive_fields`` each main run's final first-layer weights per seed
+    (``(D, K)`` lists, :data:`FIELD_DIGITS` significant digits), ``tiling`` the centres of
+    the localised units and their tiling statistic (:func:`tiling_record`).
     """
     main_cmp = compare(runs["nlgp"], runs["gp"])
     return {
@@ -191,7 +221,8 @@ def results_dict(cfg: NLGPConfig, runs: Mapping, sweep: list[dict], *, name: str
         "comparisons": comparison_rows(cfg, main_cmp, sweep),
         "curves": {n: {k: v for k, v in r.items() if k not in NOT_CURVES}
                    for n, r in runs.items()},
-        "receptive_fields": {n: r["weights"] for n, r in runs.items()},
+        "receptive_fields": {n: rounded(r["weights"]) for n, r in runs.items()},
+        "tiling": tiling_record(cfg, runs, seeds),
         "gain_sweep": sweep, "device": str(jax.devices()[0]),
         "resumed_from": resumed or None, "wall_time": wall_time,
     }
