@@ -23,7 +23,8 @@ BASELINES = ("cnn", "fc_scratch")
 #: Confidence levels are shown in percent.
 PERCENT = 100
 #: Their names in the tables.
-BASELINE_NAMES = {"cnn": "CNN (full budget)", "fc_scratch": "FC from scratch"}
+BASELINE_NAMES = {"cnn": "CNN (full budget)", "fc_scratch": "FC from scratch",
+                  "same_lr": "same relax, same lr"}
 #: The FC-phase treatments' names in the tables (``experiments.ecnn.config.TREATMENTS``).
 TREATMENT_NAMES = {"same_lr": "same lr", "conv_step": "CNN's conv step"}
 
@@ -44,7 +45,7 @@ def comparisons(results: Mapping) -> list[dict]:
     """Paired differences (over seeds) in final test accuracy, in points.
 
     One row per relax epoch ``r``, treatment and baseline: ``{"arm": "eCNN relax r,
-    TREATMENT", "relax_epoch", "treatment", "baseline": "cnn" | "fc_scratch", "metric":
+    TREATMENT", "relax_epoch", "treatment", "baseline": "cnn" | "fc_scratch" | "same_lr", "metric":
     "test_acc", "mean", "std", "n", "ci_low", "ci_high", "half_width", "confidence",
     "p_value", "seeds_test"}`` for ``eCNN(r) - baseline`` (95% t interval over seeds;
     ``None`` bounds with one seed); ``"seeds_test"`` is the same difference over seeds
@@ -58,8 +59,7 @@ def comparisons(results: Mapping) -> list[dict]:
     for r in results["relax"]:
         a = [p["test_acc"] for p in r["per_seed"]]
         seeds = [p["seed"] for p in r["per_seed"]]
-        for baseline in BASELINES:
-            base = results[baseline]["per_seed"]
+        for baseline, base in _baselines(results, r):
             if [p["seed"] for p in base] != seeds:
                 raise error(baseline, f"the seeds of the eCNN runs {seeds}",
                             [p["seed"] for p in base])
@@ -71,6 +71,20 @@ def comparisons(results: Mapping) -> list[dict]:
                          "treatment": r.get("treatment"), "baseline": baseline,
                          "metric": "test_acc", **nan_to_none(diff), "seeds_test": crossed})
     return rows
+
+
+def _baselines(results: Mapping, arm: Mapping) -> list[tuple[str, list]]:
+    """``(baseline, its per-seed entries)`` an eCNN arm is compared with: the CNN, the FC
+    from scratch and, for a treatment other than ``same_lr`` that trained (relax epoch
+    before the end), the ``same_lr`` arm of the same relax epoch (same CNN snapshot, same
+    data order: the treatment's own effect)."""
+    out = [(b, results[b]["per_seed"]) for b in BASELINES]
+    t, epoch = arm.get("treatment"), arm["relax_epoch"]
+    if t not in (None, "same_lr") and epoch < results["config"]["epochs"]:
+        same = [r for r in results["relax"]
+                if r.get("treatment") == "same_lr" and r["relax_epoch"] == epoch]
+        out += [("same_lr", same[0]["per_seed"])] if same else []
+    return out
 
 
 def format_ci(diff: Mapping, **kw) -> str:
