@@ -10,7 +10,11 @@
 
 Arrays of at most :data:`HOST_COUNT_LIMIT` entries are counted on the host (no
 compilation); larger ones (a paper-scale S-FC has ~10^8 first-layer weights) on the
-device, so that only the counts leave the accelerator.
+device, so that only the counts leave the accelerator. The small ones also enter the
+compiled metrics as NumPy arrays, so a trained (sharded) layer and its initialisation
+share one compilation per shape; the sharing score and its power are one program per
+shape (:func:`jaxcnn.metrics.power.sharing_stats_and_power`), compiled once for every
+layer of that shape whatever its sparsity and whether its power is measured.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from flax import nnx
 
 from experiments.harness import plots
 from jaxcnn import metrics, models
+from jaxcnn.metrics import sharing_stats_and_power
 from jaxcnn.tree import keypath_str
 
 __all__ = ["HOST_COUNT_LIMIT", "MAX_SHARING_UNITS", "NNZ_PREFIX", "POWER_FRACTION",
@@ -94,7 +99,8 @@ def sharing_view(w: jax.Array, key: jax.Array) -> tuple[jax.Array, int]:
     ``w`` itself when it has at most :data:`MAX_SHARING_UNITS` units; otherwise its live
     units (a random :data:`MAX_SHARING_UNITS` of them if more), padded with all-zero
     (dead, unscored) columns to :data:`MAX_SHARING_UNITS`, so every large layer has one
-    shape (one compilation).
+    shape (one compilation). The columns are taken on the host when ``w`` is small
+    (:data:`HOST_COUNT_LIMIT`), else by one fixed-shape gather on the device.
     """
     alive = alive_units(w)
     if w.shape[1] <= MAX_SHARING_UNITS:
@@ -103,9 +109,25 @@ def sharing_view(w: jax.Array, key: jax.Array) -> tuple[jax.Array, int]:
     if idx.size > MAX_SHARING_UNITS:
         rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
         idx = np.sort(rng.choice(idx, MAX_SHARING_UNITS, replace=False))
-    cols = jnp.asarray(w)[:, idx]
-    pad = jnp.zeros((w.shape[0], MAX_SHARING_UNITS - idx.size), cols.dtype)
-    return jnp.concatenate([cols, pad], axis=1), int(idx.size)
+    take = np.zeros(MAX_SHARING_UNITS, np.int32)
+    take[:idx.size] = idx
+    keep = np.arange(MAX_SHARING_UNITS) < idx.size
+    if w.size <= HOST_COUNT_LIMIT:
+        w = np.asarray(w)
+        return np.where(keep, w[:, take], np.zeros((), w.dtype)), int(idx.size)
+    return _take_columns(w, take, keep), int(idx.size)
+
+
+@jax.jit
+def _take_columns(w, take, keep):
+    return jnp.where(keep, w[:, take], jnp.zeros((), w.dtype))
+
+
+def _on_host(w):
+    """``w`` as NumPy when small (:data:`HOST_COUNT_LIMIT`): every compiled metric then
+    sees one input type (a trained layer's sharded array and its initialisation's are
+    otherwise two signatures, two compilations) and the host-side counts need no copy."""
+    return np.asarray(w) if w.size <= HOST_COUNT_LIMIT else w
 
 
 def calibrated_metrics(w: jax.Array, in_shape, window, *, periodic: bool, power: bool,
@@ -115,13 +137,23 @@ def calibrated_metrics(w: jax.Array, in_shape, window, *, periodic: bool, power:
     locality, the unclipped sharing score ``(S − S₀) / (1 − S₀)``, and (``power``) the
     detection rate of :data:`POWER_FRACTION` planted shared units at this sparsity.
     Sharing and its power are measured on :func:`sharing_view` (at most
-    :data:`MAX_SHARING_UNITS` live units; ``sharing_units_measured`` says how many)."""
+    :data:`MAX_SHARING_UNITS` live units; ``sharing_units_measured`` says how many), by
+    one compiled program whether the power is wanted or not
+    (:func:`jaxcnn.metrics.power.sharing_stats_and_power`)."""
+    return _calibrated(w, in_shape, window, periodic=periodic, power=power, key=key)[0]
+
+
+def _calibrated(w, in_shape, window, *, periodic, power, key) -> tuple[dict, float | None]:
+    """:func:`calibrated_metrics` and the clipped sharing score of the same statistics
+    (:func:`jaxcnn.metrics.weight_sharing`'s value with the same null)."""
+    w = _on_host(w)
     k1, k2, k3 = jax.random.split(key, 3)
-    c = metrics.census(np.asarray(w))
+    c = metrics.census(np.asarray(w), effective=False)
     cal = np.asarray(metrics.calibrated_locality(w, in_shape, window, periodic=periodic,
                                                  key=k1))
     ws, measured = sharing_view(w, jax.random.fold_in(key, 7))
-    st = metrics.weight_sharing_stats(ws, in_shape, window, periodic=periodic, key=k2)
+    st, p = sharing_stats_and_power(ws, in_shape, window, power=power, periodic=periodic,
+                                    key=k2, power_key=k3, fractions=(POWER_FRACTION,))
     out = {"dead_fraction": c.dead_fraction, "taps_median": _nan_to_none(c.taps_median),
            "calibrated_locality": (_nan_to_none(float(np.nanmean(cal)))
                                    if np.isfinite(cal).any() else None),
@@ -129,10 +161,8 @@ def calibrated_metrics(w: jax.Array, in_shape, window, *, periodic: bool, power:
            "sharing_units": int(st.units), "sharing_units_measured": measured,
            "sharing_power": None}
     if power:
-        p = metrics.sharing_power(ws, in_shape, window, fractions=(POWER_FRACTION,),
-                                  periodic=periodic, key=k3)
         out["sharing_power"] = float(p.detection[0])
-    return out
+    return out, _nan_to_none(float(st.score))
 
 
 def _raw_metrics(w, in_shape, window, periodic) -> tuple[dict, np.ndarray]:
@@ -176,7 +206,8 @@ def first_layer_metrics(model: nnx.Module, kernel_size: int, *, periodic: bool =
     Returns:
       A JSON-able dict: ``units``, ``dead_units`` (all-zero), ``nonzeros``, ``ipr``,
       ``locality`` (raw, means over the non-zero units; ``None`` when undefined),
-      ``weight_sharing`` (:func:`jaxcnn.metrics.weight_sharing`, clipped), the
+      ``weight_sharing`` (:func:`jaxcnn.metrics.weight_sharing`, i.e.
+      ``sharing_unclipped`` clipped to ``[0, 1]``: one evaluation, one null), the
       calibrated metrics of :func:`calibrated_metrics` (``dead_fraction``,
       ``taps_median``, ``calibrated_locality``, ``sharing_unclipped``, ``sharing_power``),
       ``change`` (the same on ``W − W₀``, or ``None``), the means over all units
@@ -186,7 +217,8 @@ def first_layer_metrics(model: nnx.Module, kernel_size: int, *, periodic: bool =
     key = jax.random.key(0) if key is None else key
     w, in_shape = models.first_layer_dense(model)
     window = (int(kernel_size),) * (len(in_shape) - 1)
-    out, alive = _raw_metrics(w, in_shape, window, periodic)
+    wh = _on_host(w)
+    out, alive = _raw_metrics(wh, in_shape, window, periodic)
     n_alive = int(alive.sum())
     if not calibrated:
         return out
@@ -199,11 +231,9 @@ def first_layer_metrics(model: nnx.Module, kernel_size: int, *, periodic: bool =
                    calibrated_locality=None, sharing_unclipped=None, sharing_units=0,
                    sharing_power=None)
         return out
-    ws, _ = sharing_view(w, jax.random.fold_in(key, 7))
-    out["weight_sharing"] = _nan_to_none(float(metrics.weight_sharing(
-        ws, in_shape, window, periodic=periodic, key=key)))
-    out.update(calibrated_metrics(w, in_shape, window, periodic=periodic, power=power,
-                                  key=key))
+    cal, out["weight_sharing"] = _calibrated(wh, in_shape, window, periodic=periodic,
+                                             power=power, key=key)
+    out.update(cal)
     return out
 
 

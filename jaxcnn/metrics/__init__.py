@@ -73,7 +73,7 @@ subspaces).
 
 from jaxcnn.metrics.distance import conv_distance, local_distance
 from jaxcnn.metrics.equivariance import translation_equivariance
-from jaxcnn.metrics.power import SharingPower, sharing_power
+from jaxcnn.metrics.power import SharingPower, sharing_power, sharing_stats_and_power
 from jaxcnn.metrics.sharing import SharingStats, weight_sharing, weight_sharing_stats
 from jaxcnn.metrics.similarity import aligned_filter_similarity, weight_sharing_chance
 from jaxcnn.metrics.sparse import Census, census, ipr, nonzeros, sparsity
@@ -104,6 +104,7 @@ __all__ = [
     "nonzeros",
     "receptive_field_center",
     "sharing_power",
+    "sharing_stats_and_power",
     "sparsity",
     "spatial_mass",
     "translation_equivariance",

@@ -37,13 +37,14 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from jaxcnn.metrics.alignment import align_windows
 from jaxcnn.metrics.common import check_dense_weight, check_window
-from jaxcnn.metrics.sharing import sharing_stats_kernel
+from jaxcnn.metrics.sharing import SharingStats, sharing_stats_kernel
 from jaxcnn.validation import Text, check_int, check_key, check_number, error
 
-__all__ = ["SharingPower", "sharing_power"]
+__all__ = ["SharingPower", "sharing_power", "sharing_stats_and_power"]
 
 
 class SharingPower(NamedTuple):
@@ -91,8 +92,9 @@ def sharing_power(
     Shared filters are planted on ``w``'s own supports (see :mod:`jaxcnn.metrics.power`),
     a fraction ``f`` of the live units sharing one of ``filters`` filters; ``draws``
     planted layers per fraction are scored against ``draws`` with nothing shared.
-    Host-side (loops over draws, one compiled score). Units of 10 taps give full power
-    at 25% planted; units of 1-2 taps none (they are not even compared).
+    Every draw runs in one compiled program (a loop over the draws; one compilation per
+    shape of ``w``). Units of 10 taps give full power at 25% planted; units of 1-2 taps
+    none (they are not even compared).
 
     Args:
       w: ``(prod(in_shape), units)``, e.g. a trained layer or its change ``W − W₀``.
@@ -120,35 +122,106 @@ def sharing_power(
       >>> sharing_power(w, (40, 1), 10, fractions=(0.25,), draws=4).detection
       (1.0,)
     """
+    return _stats_and_power(w, in_shape, window, stats_key=None, power=True, power_key=key,
+                            fractions=fractions, periodic=periodic, draws=draws,
+                            filters=filters, noise=noise, chunk_size=chunk_size)[1]
+
+
+def sharing_stats_and_power(
+    w: Any,
+    in_shape: Sequence[int],
+    window: int | Sequence[int],
+    *,
+    power: bool = True,
+    periodic: bool = False,
+    key: jax.Array | None = None,
+    power_key: jax.Array | None = None,
+    fractions: Sequence[float] = (0.1, 0.25, 0.5, 1.0),
+    draws: int = 10,
+    filters: int = 4,
+    noise: float = 0.0,
+    chunk_size: int = 256,
+) -> tuple[SharingStats, SharingPower | None]:
+    """:func:`weight_sharing_stats` and (``power``) :func:`sharing_power` of ``w`` from one
+    compiled program.
+
+    The same numbers as ``(weight_sharing_stats(w, ..., key=key), sharing_power(w, ...,
+    key=power_key))`` for a float32 ``w`` (``w`` is cast to float32), bitwise: the score
+    is the first pass of :func:`sharing_power`'s loop over draws, and ``power=False``
+    runs that pass alone. One compilation per shape of ``w`` (and ``len(fractions)``,
+    ``draws``, ``filters``, ``chunk_size``) serves both, so a study that wants the power
+    of some layers only compiles the score once.
+
+    Args:
+      w, in_shape, window, periodic, chunk_size: as for :func:`weight_sharing`.
+      power: also the power (else ``None``, and the draws are not run).
+      key: ``jax.random`` key of the score's null (default ``jax.random.key(0)``).
+      power_key: ``key`` of :func:`sharing_power` (default ``jax.random.key(0)``).
+      fractions, draws, filters, noise: as for :func:`sharing_power`.
+
+    Returns:
+      ``(SharingStats, SharingPower or None)``.
+
+    Raises:
+      ValueError: an invalid argument, or (``power``) a non-finite entry of ``w``.
+
+    Example:
+      >>> k = jnp.array([1., -2., 3., 1.])  # 1-D conv, VALID, C_in = C_out = 1: 5 units
+      >>> w = jnp.stack([jnp.zeros(8).at[q:q + 4].set(k) for q in range(5)], axis=1)
+      >>> st, p = sharing_stats_and_power(w, (8, 1), 4, power=False)
+      >>> round(float(st.score), 4), int(st.units), p
+      (1.0, 5, None)
+    """
+    key = jax.random.key(0) if key is None else check_key(key)
+    return _stats_and_power(w, in_shape, window, stats_key=key, power=bool(power),
+                            power_key=power_key, fractions=fractions, periodic=periodic,
+                            draws=draws, filters=filters, noise=noise, chunk_size=chunk_size)
+
+
+def _stats_and_power(w, in_shape, window, *, stats_key, power, power_key, fractions,
+                     periodic, draws, filters, noise, chunk_size):
+    """``(stats, power)``: the score with ``stats_key`` (``None``: not run, ``None``
+    returned), the power with ``power_key`` (default key 0) if ``power`` (else ``None``)."""
     w, shape = check_dense_weight(w, in_shape)
     win = check_window(window, shape)
     fr = _fractions(fractions)
     draws = check_int(draws, name="draws", minimum=2)
-    key = jax.random.key(0) if key is None else check_key(key)
+    power_key = jax.random.key(0) if power_key is None else check_key(power_key)
+    filters = check_int(filters, name="filters", minimum=1)
+    noise = float(check_number(noise, name="noise", minimum=0.0))
+    chunk_size = check_int(chunk_size, name="chunk_size", minimum=1)
     w = np.asarray(w, np.float32)
-    if not np.all(np.isfinite(w)):
+    if power and not np.all(np.isfinite(w)):
         bad = int(w.size - np.count_nonzero(np.isfinite(w)))
         raise error("w", "finite values", Text(f"{bad} non-finite entries of {w.size}"))
-    plants = _Plants(w, shape, win, bool(periodic), check_int(filters, name="filters", minimum=1),
-                     float(check_number(noise, name="noise", minimum=0.0)),
-                     check_int(chunk_size, name="chunk_size", minimum=1))
-    return _power(plants, fr, draws, key)
-
-
-def _power(plants, fr, draws, key) -> SharingPower:
-    keys = jax.random.split(key, (len(fr) + 1) * draws).reshape(len(fr) + 1, draws)
-    null = [plants.score(0.0, keys[0, i]) for i in range(draws)]
-    null_u = np.array([u for u, _, _ in null])
+    n = w.shape[1]
+    # units shared per draw by number of live units (row 0: the no-sharing draws),
+    # round(f · live) as Python rounds it
+    n_shared = np.asarray([[0] * (n + 1)] + [[int(round(f * k)) for k in range(n + 1)]
+                                            for f in fr], np.int32)
+    keys = jax.random.split(power_key, (len(fr) + 1) * draws)
+    taps, slots = jax.device_get(_score_draws(
+        w, jax.random.key(0) if stats_key is None else stats_key, keys, n_shared, noise,
+        np.int32(0 if stats_key is not None else 1), np.int32(1 + keys.shape[0] if power else 1),
+        shape=shape, win=win, periodic=periodic, filters=filters, chunk_size=chunk_size))
+    stats = None if stats_key is None else SharingStats(*(jnp.asarray(a[0]) for a in slots))
+    if not power:
+        return stats, None
+    live = taps > 0
+    taps_median = float(np.median(taps[live])) if live.any() else float("nan")
+    unclipped = np.asarray(slots.unclipped[1:], np.float64).reshape(len(fr) + 1, draws)
+    score = np.asarray(slots.score[1:], np.float64).reshape(len(fr) + 1, draws)
+    null_u = unclipped[0]
     # no unit can be compared (1-2 taps): no threshold, nothing detected
     thr = float("nan") if np.all(np.isnan(null_u)) else float(
         np.quantile(np.where(np.isnan(null_u), -np.inf, null_u), 0.95))
     detection, mean_score = [], []
-    for a, f in enumerate(fr):
-        got = np.array([plants.score(f, keys[a + 1, i])[:2] for i in range(draws)])
-        detection.append(float(np.mean(~np.isnan(got[:, 0]) & (got[:, 0] > thr))))
-        mean_score.append(_nanmean(got[:, 1]))
-    return SharingPower(fr, tuple(detection), tuple(mean_score), thr, _nanmean(null_u), draws,
-                        null[0][2], plants.taps_median)
+    for a in range(len(fr)):
+        got = unclipped[a + 1]
+        detection.append(float(np.mean(~np.isnan(got) & (got > thr))))
+        mean_score.append(_nanmean(score[a + 1]))
+    return stats, SharingPower(fr, tuple(detection), tuple(mean_score), thr, _nanmean(null_u),
+                               draws, int(slots.units[1]), taps_median)
 
 
 def _nanmean(x) -> float:
@@ -156,30 +229,70 @@ def _nanmean(x) -> float:
     return float("nan") if np.all(np.isnan(x)) else float(np.nanmean(x))
 
 
-class _Plants:
-    """``w``'s window supports, and the sharing score of a layer planted on them."""
+@functools.partial(jax.jit,
+                   static_argnames=("shape", "win", "periodic", "filters", "chunk_size"))
+def _score_draws(w, stats_key, keys, n_shared, noise, first, stop, *, shape, win, periodic,
+                 filters, chunk_size):
+    """The sharing score of ``w`` and of every draw of :func:`sharing_power`, in one loop.
 
-    def __init__(self, w, shape, win, periodic, filters, noise, chunk_size):
-        vals, feats, _, _ = align_windows(jnp.asarray(w), shape, win, periodic)
-        self.mask = np.asarray(vals[0] != 0)  # (N, d): the taps each unit keeps
-        self.feat = np.asarray(feats[0])
-        taps = self.mask.sum(axis=1)
-        self.live = np.flatnonzero(taps > 0)
-        self.taps_median = float(np.median(taps[self.live])) if self.live.size else float("nan")
-        self.shape, self.win, self.periodic = shape, win, periodic
-        self.filters, self.noise, self.chunk_size = filters, noise, chunk_size
+    Pass 0 scores ``w`` itself with ``stats_key``; pass ``i >= 1`` plants draw ``i − 1``:
+    ``k_sel, k_plant, k_null = split(keys[i − 1], 3)``, its first
+    ``n_shared[(i − 1) // draws, live]`` units of ``jax.random.permutation(k_sel, live)``
+    shared (``live``: units with a tap in their window), scored with ``k_null``. Only the
+    passes ``first <= i < stop`` run (traced bounds: one compilation whatever runs); the
+    others are left NaN (``units`` 0). Returns ``(taps per unit (N,), SharingStats of
+    (1 + len(keys),) arrays)``."""
+    vals, feats, _, _ = align_windows(w, shape, win, periodic)
+    mask, feat = vals[0] != 0, feats[0]  # (N, d): the taps each unit keeps
+    taps = jnp.sum(mask, axis=1)
+    live = taps > 0
+    n = mask.shape[0]
+    n_live = jnp.sum(live, dtype=jnp.int32)
+    live_idx = jnp.argsort(~live, stable=True)  # the live units in order, then the others
+    rank = jnp.arange(n, dtype=jnp.int32)
+    draws = keys.shape[0] // n_shared.shape[0]
 
-    def score(self, frac, key):
-        """``(unclipped, score, units)`` of one layer with ``frac`` of live units shared."""
-        k_sel, k_plant, k_null = jax.random.split(key, 3)
-        order = np.asarray(jax.random.permutation(k_sel, self.live.size))
-        shared = np.zeros(self.mask.shape[0], bool)
-        shared[self.live[order[:int(round(frac * self.live.size))]]] = True
-        wp = _plant(jnp.asarray(self.mask), jnp.asarray(self.feat), jnp.asarray(shared),
-                    k_plant, shape=self.shape, filters=self.filters, noise=self.noise)
-        st = sharing_stats_kernel(wp, k_null, shape=self.shape, win=self.win,
-                                  periodic=self.periodic, chunk_size=self.chunk_size)
-        return float(st.unclipped), float(st.score), int(st.units)
+    def planted(i):
+        k_sel, k_plant, k_null = jax.random.split(keys[i - 1], 3)
+        order = _permutation_of_prefix(k_sel, n_live, n)
+        m = n_shared[(i - 1) // draws, n_live]
+        shared = jnp.zeros((n,), bool).at[live_idx[order]].set(rank < m)
+        return _plant(mask, feat, shared, k_plant, shape=shape, filters=filters,
+                      noise=noise), k_null
+
+    def one(i, out):
+        x, k = lax.cond(i == 0, lambda i: (w, stats_key), planted, i)
+        st = sharing_stats_kernel(x, k, shape, win, periodic, chunk_size)
+        return jax.tree.map(lambda buf, v: buf.at[i].set(v), out, st)
+
+    slots = 1 + keys.shape[0]
+    nan = jnp.full((slots,), jnp.nan, w.dtype)
+    init = SharingStats(nan, nan, nan, jnp.zeros((slots,), jnp.int32), nan, nan)
+    return taps, lax.fori_loop(first, stop, one, init)
+
+
+def _shuffle_rounds(size: int) -> int:
+    """Sorting rounds of ``jax.random.permutation`` of ``size`` elements (its ``_shuffle``)."""
+    return int(np.ceil(3 * np.log(max(1, size)) / np.log(np.iinfo(np.uint32).max)))
+
+
+def _permutation_of_prefix(key, size, n):
+    """``jax.random.permutation(key, size)`` for a traced ``size <= n``, in the first
+    ``size`` entries of an ``(n,)`` int32 array (then ``size, ..., n − 1``).
+
+    The same sort rounds on the same 32-bit sort keys (random bits are drawn per index,
+    so the first ``size`` of ``n`` are those of ``size``); the other entries sort last
+    (stable sort, key ``2³² − 1``), so one program serves every ``size``."""
+    x = jnp.arange(n, dtype=jnp.int32)
+    pos = jnp.arange(n, dtype=jnp.int32)
+    rounds = jnp.asarray([_shuffle_rounds(s) for s in range(n + 1)], jnp.int32)[size]
+    for r in range(_shuffle_rounds(n)):
+        key, subkey = jax.random.split(key)
+        bits = jax.random.bits(subkey, (n,), jnp.uint32)
+        bits = jnp.where(pos < size, bits, jnp.uint32(np.iinfo(np.uint32).max))
+        _, shuffled = lax.sort_key_val(bits, x, is_stable=True)
+        x = jnp.where(r < rounds, shuffled, x)
+    return x
 
 
 def _fractions(fractions: Any) -> tuple[float, ...]:
@@ -199,7 +312,6 @@ def _fractions(fractions: Any) -> tuple[float, ...]:
     return tuple(out)
 
 
-@functools.partial(jax.jit, static_argnames=("shape", "filters"))
 def _plant(mask, feat, shared, key, *, shape, filters, noise):
     """A planted ``(prod(shape), N)`` weight: ``mask (N, d)`` taps at input features
     ``feat (N, d)``; shared units read filter ``g_j`` at their window offsets."""

@@ -154,7 +154,7 @@ class Census(NamedTuple):
     effective_taps_q75: float
 
 
-def census(w: Any, *, w0: Any = None) -> Census:
+def census(w: Any, *, w0: Any = None, effective: bool = True) -> Census:
     """Who is alive in a first layer, and on how many taps: a host-side summary.
 
     Per unit (column of ``w``, or of the learned change ``w − w0`` when ``w0`` is
@@ -167,6 +167,9 @@ def census(w: Any, *, w0: Any = None) -> Census:
       w: ``(in_features, units)`` dense weight.
       w0: optional weight of the same shape, e.g. the initialisation: the census is then
         of ``w − w0`` (a unit whose weights never moved counts as dead).
+      effective: also the effective taps (an IPR on the device over the live units,
+        compiled once per number of live units); ``False``: those are NaN and nothing
+        is compiled (the counts are taken on the host).
 
     Returns:
       :class:`Census`.
@@ -194,7 +197,8 @@ def census(w: Any, *, w0: Any = None) -> Census:
     live = taps > 0
     units, dead = int(a.shape[1]), int(np.sum(~live))
     t = taps[live].astype(np.float64)
-    eff = 1.0 / np.asarray(ipr(a[:, live].astype(np.float32)), np.float64) if t.size else t
+    eff = (1.0 / np.asarray(ipr(a[:, live].astype(np.float32)), np.float64)
+           if effective and t.size else np.empty(0))
 
     def q(x, p):
         return float(np.quantile(x, p)) if x.size else float("nan")
