@@ -268,6 +268,22 @@ def test_sharing_power_refuses_non_finite_weights():
         assert _named_error(e.value, "w"), str(e.value)
 
 
+def test_sharing_stats_and_power_nan_score_or_refused():
+    """``sharing_stats_and_power``: the score alone is NaN; with the power it is refused
+    up front naming ``w`` (as ``sharing_power``)."""
+    M = jaxcnn.metrics
+    for value in (np.nan, np.inf, -np.inf):
+        w = _poison(M_W, (10, 2), value)
+        st, pw = M.sharing_stats_and_power(w, M_IN, M_WIN, power=False, key=_key())
+        assert pw is None and all(np.isnan(float(v)) for v in (st.score, st.unclipped)), (
+            f"metrics.sharing_stats_and_power with a {value} weight returned {st!r}")
+        with pytest.raises(ValueError) as e:
+            got = M.sharing_stats_and_power(w, M_IN, M_WIN, key=_key(), draws=2,
+                                            fractions=(1.0,))
+            pytest.fail(f"metrics.sharing_stats_and_power with a {value} weight returned {got!r}")
+        assert _named_error(e.value, "w"), str(e.value)
+
+
 def test_translation_equivariance_nan_for_non_finite_input():
     """One non-finite input entry: every shift's score is NaN (or a ValueError naming x)."""
     M = jaxcnn.metrics
@@ -294,7 +310,8 @@ def test_translation_equivariance_nan_for_non_finite_input():
 NO_DATA = {"output_shape", "locality_mask", "weight_sharing_chance", "keypath_str",
            "Census", "SharingPower", "SharingStats", "Window"}
 COVERED = {name.split("(")[0] for name in LINEAR} | {name.split("(")[0] for name in METRICS} | {
-    "nonzeros", "sparsity", "census", "sharing_power", "translation_equivariance"}
+    "nonzeros", "sparsity", "census", "sharing_power", "sharing_stats_and_power",
+    "translation_equivariance"}
 
 
 def test_every_public_function_is_covered():
