@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -356,3 +357,27 @@ def random_arrays(seed, *shapes, dtype=jnp.float32):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+# ------------------------------------------------------------- compile counting
+
+#: jax.monitoring events of one jaxpr trace and of one XLA compilation.
+TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+@contextlib.contextmanager
+def count_compiles(watched=(TRACE_EVENT, COMPILE_EVENT)):
+    """The ``watched`` jax.monitoring events (default: traces and XLA compiles) inside the
+    block, as a list of event names."""
+    events: list[str] = []
+
+    def listener(name, _duration, **_kw):
+        if name in watched:
+            events.append(name)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield events
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)

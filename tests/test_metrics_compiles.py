@@ -12,34 +12,18 @@
 * ``census(..., effective=False)`` compiles nothing.
 """
 
-import contextlib
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import COMPILE_EVENT, count_compiles
 
 from jaxcnn import metrics as M
 from jaxcnn.metrics import power as P
 from jaxcnn.metrics.alignment import align_windows
 from jaxcnn.metrics.sharing import sharing_stats_kernel
-
-
-@contextlib.contextmanager
-def count_compiles():
-    """XLA compilations (jax.monitoring events) inside the block."""
-    events: list[str] = []
-
-    def listener(name, _duration, **_kw):
-        if name == "/jax/core/compile/backend_compile_duration":
-            events.append(name)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield events
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 def _layer(seed, shape, units, density, dead=0.0, copies=True):
@@ -163,7 +147,7 @@ def test_one_compilation_per_shape_whatever_the_sparsity_keys_or_power():
     P.sharing_stats_and_power(first, shape, win, fractions=(0.25,), draws=4)
     M.sharing_power(first, shape, win, fractions=(0.25,), draws=4)
     size = P._score_draws._cache_size()
-    with count_compiles() as compiles:
+    with count_compiles((COMPILE_EVENT,)) as compiles:
         for seed, (density, dead, power) in enumerate([(0.05, 0.5, True), (0.6, 0.0, False),
                                                        (0.2, 0.9, True), (0.0, 0.0, False)]):
             w = _layer(7 + seed, shape, 72, density, dead, copies=False)
@@ -181,7 +165,7 @@ def test_one_compilation_per_shape_whatever_the_sparsity_keys_or_power():
 def test_census_without_effective_taps_compiles_nothing():
     w = _layer(9, (40, 1), 53, 0.2, 0.3)
     full = M.census(w)
-    with count_compiles() as compiles:
+    with count_compiles((COMPILE_EVENT,)) as compiles:
         counts = M.census(w, effective=False)
     assert compiles == []
     for name in ("units", "dead", "dead_fraction", "taps_median", "taps_q25", "taps_q75"):
@@ -210,7 +194,7 @@ def test_first_layer_metrics_compile_once_per_shape():
     shape = models.first_layer(make(0)).kernel[...].shape
     first = measures.first_layer_metrics(_sparsify(make(0), rng.random(shape) < 0.3), 9,
                                          model0=make(0), power=True)
-    with count_compiles() as compiles:
+    with count_compiles((COMPILE_EVENT,)) as compiles:
         keep = (rng.random(shape) < 0.1) & (rng.random(shape[1]) < 0.6)  # other live units
         again = measures.first_layer_metrics(_sparsify(make(1), keep), 9, model0=make(1),
                                              power=False, key=jax.random.key(3))

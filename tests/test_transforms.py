@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import chex
 import jax
 import jax.numpy as jnp
@@ -12,6 +10,7 @@ import pytest
 
 import jaxcnn
 from conftest import (
+    count_compiles,
     HIGHEST,
     assert_close,
     lax_conv,
@@ -27,22 +26,6 @@ GEOM = dict(strides=(2, 1), padding="SAME", dilation=(1, 2))
 # ------------------------------------------------------------------- compile counting
 
 
-@contextlib.contextmanager
-def count_compiles():
-    """Counts jaxpr traces and XLA compiles (jax.monitoring events) inside the block."""
-    events: list[str] = []
-    watched = ("/jax/core/compile/jaxpr_trace_duration",
-               "/jax/core/compile/backend_compile_duration")
-
-    def listener(name, _duration, **_kw):
-        if name in watched:
-            events.append(name)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield events
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 def _conv_args(seed=0):
