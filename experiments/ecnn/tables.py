@@ -89,7 +89,12 @@ def _baselines(results: Mapping, arm: Mapping) -> list[tuple[str, list]]:
 
 def format_ci(diff: Mapping, **kw) -> str:
     """:func:`stats.format_ci` of a stored difference (``None`` bounds: no interval)."""
-    return stats.format_ci({k: math.nan if v is None else v for k, v in diff.items()}, **kw)
+    return stats.format_ci(none_to_nan(diff), **kw)
+
+
+def none_to_nan(d: Mapping) -> dict:
+    """The inverse of :func:`nan_to_none`: a stored ``None`` back to NaN."""
+    return {k: math.nan if v is None else v for k, v in d.items()}
 
 
 def _main_rows(results: Mapping) -> list[dict]:
@@ -125,7 +130,7 @@ def report_tables(results: Mapping) -> dict[str, str]:
                          "max abs logit diff at embed"])
     diffs = results["comparisons"]
     crossed = [None if c.get("seeds_test") is None
-               else {k: math.nan if v is None else v for k, v in c["seeds_test"].items()}
+               else none_to_nan(c["seeds_test"])
                for c in diffs]
     comp = [{"comparison": f"{c['arm']} - {BASELINE_NAMES[c['baseline']]}", "n": c["n"],
              f"Δ test acc (points) [{PERCENT * c['confidence']:.0f}% CI, seeds]": format_ci(c),
