@@ -9,7 +9,7 @@ OUT    ?= results
 
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: install run test test-quick docs figures report smoke bench bench-gpu demo clean
+.PHONY: install run test test-quick docs figures report smoke bench bench-gpu bench-gpu-tiny gpu-wheels demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,8 +66,19 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --suite cpu --out benchmarks/results_cpu.json
 	$(BIN)/python -m benchmarks.train_suite --out benchmarks/results_train_cpu.json
 
+# On the GPU machine (benchmarks/BENCHMARKS.md, "GPU"): 7 minutes at most, preflight first.
 bench-gpu:
 	bash benchmarks/gpu_run.sh benchmarks/results_gpu
+
+# The same script at tiny sizes on this machine's CPU: run it before any GPU time.
+bench-gpu-tiny: $(STAMP)
+	PYTHON=$(BIN)/python JAX_PLATFORMS=cpu bash benchmarks/gpu_run.sh /tmp/jaxcnn-gpu-tiny --tiny
+
+# The pure-Python wheels the GPU image lacks (mnist1d, mlxtend), into .whl/ (git-ignored):
+# the device call carries .whl and gpu_run.sh installs them.
+GPU_WHEELS := mnist1d==0.0.2.post1 mlxtend==0.25.0
+gpu-wheels: $(STAMP)
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: -d .whl $(GPU_WHEELS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis site

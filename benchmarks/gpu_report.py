@@ -1,6 +1,6 @@
-"""Merges the outputs of ``benchmarks/gpu_run.sh`` into one JSON and checks issue 15's targets.
+"""Merges the outputs of ``benchmarks/gpu_run.sh`` into one JSON and checks issue 26's targets.
 
-    python -m benchmarks.gpu_report OUT      # reads OUT/{kernels,train,sfc}.json
+    python -m benchmarks.gpu_report OUT      # reads OUT/{preflight,kernels,train,sfc,emergence}.json
                                              # writes OUT/gpu_results.json, prints targets
 """
 
@@ -10,15 +10,16 @@ import json
 import os
 import sys
 
-PARTS = ("kernels", "train", "sfc")
+PARTS = ("preflight", "kernels", "train", "sfc", "emergence")
 
-#: Issue 15's targets: ``name: (bound, "<=" | ">=")``.
+#: Issue 26's targets: ``name: (bound, "<=" | ">=")``.
 TARGETS = {
     "conv fwd+bwd float32 max ratio (ResNet shapes)": (1.25, "<="),
     "conv fwd+bwd bfloat16 max ratio (ResNet shapes)": (1.25, "<="),
     "local_conv fwd+bwd float32 median ratio": (0.3, "<="),
     "S-FC bf16 step MFU": (0.40, ">="),
     "train_seeds 8 seeds / 1 seed wall": (2.0, "<="),
+    "sharing_emergence paper preset, projected minutes": (8.0, "<="),
 }
 
 
@@ -42,6 +43,10 @@ def measured(parts: dict) -> dict:
     for row in (parts.get("sfc") or {}).get("rows", []):
         if row["dtype"] == "bfloat16":
             out["S-FC bf16 step MFU"] = row["mfu_vs_bf16_peak"]
+    emergence = parts.get("emergence") or {}
+    projection = emergence.get("projection")
+    if projection and emergence["meta"]["preset"] == "paper":
+        out["sharing_emergence paper preset, projected minutes"] = projection["total_minutes"]
     return out
 
 
@@ -69,6 +74,9 @@ def main(argv=None) -> dict:
               "verdicts": verdicts(values)}
     with open(os.path.join(folder, "gpu_results.json"), "w") as f:
         json.dump(result, f, indent=1)
+    pre = parts.get("preflight")
+    print("preflight:", "not run" if pre is None else "passed" if pre.get("passed") else
+          f"FAILED ({[c for c in pre['checks'] if not c['ok']]})")
     for name, verdict in result["verdicts"].items():
         bound, op = TARGETS[name]
         value = f"{values[name]:.3f}" if name in values else "-"

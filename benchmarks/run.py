@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib
-import json
 import math
 import platform
 import statistics
@@ -52,6 +51,7 @@ import numpy as np
 from jax import lax
 
 import jaxcnn
+from jaxcnn.io import write_json_atomic
 
 HIGHEST = lax.Precision.HIGHEST
 DN = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}
@@ -485,6 +485,11 @@ def main(argv=None):
     ap.add_argument("--only", default="conv,local_conv,extract_patches,memory,embed,optim",
                     help="comma-separated sections")
     ap.add_argument("--filter", default="", help="only cases whose name contains this")
+    ap.add_argument("--mode", choices=("fwd", "fwd+bwd"), default=None,
+                    help="only cases of this mode (default: both)")
+    ap.add_argument("--targets-first", action="store_true",
+                    help="run the cases the targets are about first (conv, local_conv "
+                         "fwd+bwd), so that a run cut short by a time limit keeps them")
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--sample-ms", type=float, default=50.0)
     ap.add_argument("--no-check", dest="check", action="store_false")
@@ -518,13 +523,18 @@ def main(argv=None):
     print(header)
     print("-" * len(header))
     rows = []
-    cases = [c for c in suite_cases(args.suite, sections) if args.filter in c.name]
+    cases = [c for c in suite_cases(args.suite, sections) if args.filter in c.name
+             and args.mode in (None, c.mode)]
     if "memory" in sections and "conv" not in sections:
         cases = [c for c in cases if c.section != "conv" or c.memory]
+    if args.targets_first:
+        cases.sort(key=_target_rank)  # stable: the suite's order within a rank
     for case in cases:
         row = run_case(case, args)
         rows.append(row)
         print(fmt_row(row), flush=True)
+        if args.out:  # after every case: a run stopped by a time limit keeps what it did
+            _write(args.out, meta, rows, args.suite, partial=True)
     if "embed" in sections:
         print("embed:")
         rows += run_embed(args)
@@ -540,9 +550,20 @@ def main(argv=None):
     meta["elapsed_s"] = time.perf_counter() - t_start
     print(f"elapsed {meta['elapsed_s']:.0f} s")
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(dict(meta=meta, summary=summary, targets=TARGETS[args.suite], rows=rows), f, indent=1)
+        _write(args.out, meta, rows, args.suite, partial=False)
         print(f"wrote {args.out}")
+
+
+def _target_rank(case: Case) -> int:
+    """0: conv fwd+bwd (ResNet, then the rest), 1: local_conv fwd+bwd, 2: everything else."""
+    if case.mode == "fwd+bwd" and case.section == "conv":
+        return 0
+    return 1 if case.mode == "fwd+bwd" and case.section == "local_conv" else 2
+
+
+def _write(path: str, meta: dict, rows: list, suite: str, *, partial: bool) -> None:
+    write_json_atomic(path, dict(meta=meta, summary=summarize(rows), targets=TARGETS[suite],
+                                 rows=rows, partial=partial), indent=1)
 
 
 if __name__ == "__main__":

@@ -160,7 +160,9 @@ def _timed(fn):
     return out, wall, timer.seconds
 
 
-def run_cnn_cases(recipe: Recipe, data: dict, seeds: list[int]) -> list[dict]:
+def run_cnn_cases(recipe: Recipe, data: dict, seeds: list[int], *,
+                  on_row=lambda rows: None) -> list[dict]:
+    """The CNN cases in order; ``on_row(rows)`` after each (e.g. to save partial results)."""
     epochs = epochs_for(recipe, data)
     cfg = T.TrainConfig(epochs=epochs, batch_size=recipe.batch_size, progress=False,
                         eval_every=epochs)
@@ -169,19 +171,23 @@ def run_cnn_cases(recipe: Recipe, data: dict, seeds: list[int]) -> list[dict]:
     floor, wall, comp = _timed(lambda: scan_floor.train(
         cnn(0), optax.adam(recipe.lr), data, config=cfg, evaluate_every_epoch=False))
     rows.append(summarise("cnn-floor", [floor], wall, flops=flops, compile_s=comp))
+    on_row(rows)
     new, wall, comp = _timed(lambda: T.train(cnn(0), optax.adam(recipe.lr), data, config=cfg))
     rows.append(summarise("cnn-train", [new], wall, flops=flops, compile_s=comp))
+    on_row(rows)
     for k in seeds:
         (_, res), wall, comp = _timed(lambda: T.train_seeds(
             cnn, optax.adam(recipe.lr), data, seeds=list(range(k)), config=cfg))
         rows.append(summarise(f"cnn-seeds-{k}", res["per_seed"][:1], wall, flops=flops,
                               compile_s=comp, replicas=k))
+        on_row(rows)
         if k > 1 and k <= 8:
             seq, wall, comp = _timed(lambda: [
                 T.train(cnn(s), optax.adam(recipe.lr), data,
                         config=dataclasses.replace(cfg, seed=s)) for s in range(k)])
             rows.append(summarise(f"cnn-sequential-{k}", seq, wall, flops=flops,
                                   compile_s=comp))
+            on_row(rows)
     return rows
 
 
@@ -401,7 +407,16 @@ def main(argv=None) -> dict:
         print(json.dumps(out))
         return out
     t0 = time.perf_counter()
-    rows = [] if args.reference_only else run_cnn_cases(recipe, data, seeds)
+    command = "python -m benchmarks.train_suite " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+
+    def save_partial(rows):  # a run stopped by a time limit keeps the finished cases
+        if args.out:
+            write_json_atomic(args.out, dict(meta={"command": command, "partial": True},
+                                             rows=rows, ratios=ratios(rows)), indent=1)
+
+    rows = [] if args.reference_only else run_cnn_cases(recipe, data, seeds,
+                                                         on_row=save_partial)
     if args.sfc and not args.reference_only:
         rows.append(run_sfc_case(recipe, data))
     rat = ratios(rows)
@@ -413,7 +428,7 @@ def main(argv=None) -> dict:
     meta = dict(date=datetime.date.today().isoformat(), backend=jax.default_backend(),
                 device=jax.devices()[0].device_kind, jax=jax.__version__,
                 machine=platform.processor() or platform.machine(),
-                command="python -m benchmarks.train_suite " + " ".join(argv or sys.argv[1:]),
+                command=command,
                 recipe=dataclasses.asdict(recipe), suite_s=time.perf_counter() - t0)
     if reference is not None:
         print_reference(reference)

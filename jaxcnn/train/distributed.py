@@ -153,10 +153,26 @@ def process_slice(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def barrier(name: str) -> None:
-    """Waits until every process reached the barrier ``name`` (no-op for one process)."""
+    """Waits until every process reached the barrier ``name`` (no-op for one process).
+
+    The barrier is a sum over every device of every process (public ``jax.sharding``
+    APIs only): no process has the result before all have contributed to it.
+
+    Raises:
+      RuntimeError: the sum is not the number of devices (a process did not take part).
+    """
     import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(name)
+    if jax.process_count() == 1:
+        return
+    mesh = Mesh(np.array(jax.devices()), ("all",))
+    ones = jax.make_array_from_process_local_data(
+        NamedSharding(mesh, PartitionSpec("all")), np.ones(jax.local_device_count(), np.int32))
+    total = jax.jit(jnp.sum, out_shardings=NamedSharding(mesh, PartitionSpec()))(ones)
+    arrived = int(np.asarray(total.addressable_data(0)))
+    if arrived != jax.device_count():
+        raise RuntimeError(f"barrier {name!r}: {arrived} of {jax.device_count()} devices "
+                           "took part")
