@@ -4,14 +4,18 @@ and the smoke preset end to end (JSON, tables, figures)."""
 from __future__ import annotations
 
 import json
+import math
 
 import jax
 import numpy as np
 import pytest
 
+from experiments.harness import testnoise
+from experiments.harness.tables import format_table
 from experiments.sharing_emergence import data as se_data
 from experiments.sharing_emergence import regime, tables
 from experiments.sharing_emergence.config import PRESETS, SharingEmergenceConfig
+from jaxcnn import stats
 from jaxcnn.data.augment import random_translate
 
 
@@ -86,6 +90,73 @@ def test_comparisons_are_holm_adjusted_within_family():
         assert r["p_holm"] >= r["p_value"]
 
 
+def _acc_run(shift, correct, rng):
+    """A β-LASSO run whose seeds store ``correct`` (``(n_seeds, n_test)``) and a score."""
+    per_seed = [{"seed": i, "test_acc": float(c.mean()),
+                 testnoise.KEY: testnoise.correct_record(c),
+                 "first_layer": {"sharing": 0.1 * shift + 0.01 * rng.normal()}}
+                for i, c in enumerate(correct)]
+    return {"key": "s-fc-blasso", "shift": shift, "shuffled": False, "label": "β-LASSO",
+            "per_seed": per_seed, "stats": tables.summarize_seeds(per_seed)}
+
+
+def _acc_runs(n_seeds=4, n_test=200):
+    rng = np.random.default_rng(1)
+    correct = {s: rng.random((n_seeds, n_test)) < 0.6 + 0.05 * s for s in (0, 2, 4)}
+    return [_acc_run(s, c, rng) for s, c in correct.items()], correct
+
+
+ACC_CFG = {"shifts": (0, 2, 4), "control_shifts": (), "criterion_shift": 2}
+ACC_SHOWN = {"dose": ("sharing", "test_acc")}
+
+
+def test_test_acc_comparisons_cross_seeds_and_test_examples():
+    runs, correct = _acc_runs()
+    assert runs[0]["stats"]["test_acc"]["n"] == 4  # the packed record is not a metric
+    rows = tables.comparisons(runs, ACC_CFG)
+    acc = [r for r in rows if r["metric"] == "test_acc"]
+    assert len(acc) == 2 and all("crossed" not in r for r in rows if r["metric"] != "test_acc")
+    for r in acc:
+        direct = stats.accuracy_difference(correct[r["shift"]], correct[0])
+        assert {k: r["crossed"][k] for k in direct} == direct
+        assert math.isclose(r["crossed"]["mean"], r["mean"], abs_tol=1e-12)
+    # Holm within the family: the crossed p stands in for test_acc's seed-only p
+    family = [r["crossed"]["p_value"] if "crossed" in r else r["p_value"] for r in rows]
+    holm = stats.holm(family)
+    for r, p in zip(rows, holm["p_adjusted"]):
+        if "crossed" in r:
+            assert r["crossed"]["p_holm"] == pytest.approx(p)
+            assert r["crossed"]["significant"] == (p <= 0.05)
+    table = tables.comparison_rows(rows, ACC_SHOWN)
+    shown = [r for r in rows if r["metric"] in ACC_SHOWN["dose"]]
+    assert len(table) == len(shown) == 4
+    for r, row in zip(shown, table):
+        if r["metric"] == "test_acc":
+            ci = stats.format_ci(r["crossed"], digits=3)
+            assert row[testnoise.CI_COLUMN] == ci[ci.index("["):]
+            assert row[testnoise.P_COLUMN] == stats.format_p(r["crossed"]["p_holm"])
+        else:
+            assert row[testnoise.CI_COLUMN] == row[testnoise.P_COLUMN] == "–"
+        assert row[tables.SEED_CI] == stats.format_ci(r, digits=3)
+    header = format_table(table).splitlines()[0]
+    assert "95% CI, seeds" in header and testnoise.CI_COLUMN in header
+    assert testnoise.P_COLUMN in header
+
+
+def test_results_without_test_correctness_render_dashes():
+    runs, _ = _acc_runs()
+    for run in runs:
+        for p in run["per_seed"]:
+            del p[testnoise.KEY]
+    rows = tables.comparisons(json.loads(json.dumps(runs)), ACC_CFG)
+    assert rows and all("crossed" not in r for r in rows)
+    assert all("p_holm" in r for r in rows)
+    table = tables.comparison_rows(rows, ACC_SHOWN)
+    assert {row[testnoise.CI_COLUMN] for row in table} == {"–"}
+    assert {row[testnoise.P_COLUMN] for row in table} == {"–"}
+    assert all(row[tables.SEED_P] != "–" for row in table)
+
+
 def test_control_translates_before_the_fixed_permutation():
     side = 7
     x = np.random.default_rng(0).random((4, side, side, 1)).astype(np.float32)
@@ -120,11 +191,25 @@ def test_smoke_preset_end_to_end(tmp_path):
     assert written["regime"]["choice"]["lambda"] > 0
     assert len(written["regime"]["map"]) == len(cfg.lambda_grid) * len(cfg.map_fractions)
     assert written["criterion"]["verdict"] in ("yes", "no", "not detectable at this power")
+    n_test = len(se_data.load_digits(cfg.side)["y_test"])
     for run in written["runs"]:
         assert len(run["per_seed"]) == cfg.seeds
         assert 0 <= run["stats"]["test_acc"]["mean"] <= 1
+        assert all(p[testnoise.KEY]["n"] == n_test for p in run["per_seed"])
+        correct = testnoise.correct_matrix(run["per_seed"])
+        assert np.allclose(correct.mean(axis=1), [p["test_acc"] for p in run["per_seed"]],
+                           atol=1e-6, rtol=0)
+    acc = [c for c in written["comparisons"] if c["metric"] == "test_acc"]
+    assert acc and all("crossed" in c for c in acc)
+    for c in acc:
+        x = c["crossed"]
+        assert math.isfinite(x["ci_low"]) and math.isfinite(x["ci_high"])
+        assert x["ci_low"] <= x["mean"] <= x["ci_high"]
+        assert math.isclose(x["mean"], c["mean"], abs_tol=1e-6)
+        assert x["n_test"] == n_test and 0 <= x["p_holm"] <= 1
     assert {"sharing_emergence_dose.png"} <= set(written["figures"])
     for name in written["figures"]:
         assert (tmp_path / name).stat().st_size > 1000
     tabs = tables.report_tables(written)
     assert "verdict" in tabs["sharing_emergence.criterion"]
+    assert testnoise.CI_COLUMN in tabs["sharing_emergence.comparisons"]

@@ -18,11 +18,14 @@ Protocol (``OUT/sharing_emergence.json``; tables and criterion:
    between doses are paired. **Negative control**: S-FC β-LASSO on pixel-shuffled digits,
    translated before the fixed permutation (``control_shifts``).
 3. **Measures** per seed (:mod:`~experiments.sharing_emergence.measure`): test accuracy on
-   the test digits and on a once-translated copy (``test_shift``); the first layer's
-   census, calibrated locality, the unclipped sharing score with its power at the
-   observed sparsity, translation equivariance; the SGD models also on ``W − W₀``.
-4. **Paired comparisons** (95% t intervals over seeds, Holm within the family) and the
-   criterion written before the run (the README states it).
+   the test digits (and which of them it gets right, packed:
+   :mod:`experiments.harness.testnoise`) and on a once-translated copy (``test_shift``);
+   the first layer's census, calibrated locality, the unclipped sharing score with its
+   power at the observed sparsity, translation equivariance; the SGD models also on
+   ``W − W₀``.
+4. **Paired comparisons** (95% t intervals over seeds, Holm within the family; for test
+   accuracy also the interval over seeds and test examples) and the criterion written
+   before the run (the README states it).
 
 Figures (drawn from the results JSON, :mod:`~experiments.sharing_emergence.figures`):
 sharing and equivariance vs shift per model, first-layer units of β-LASSO at the
@@ -45,6 +48,7 @@ from experiments.harness.cli import RunOptions, experiment_main
 from experiments.harness.measures import shown_units_record
 from experiments.harness.nets import make_optimizer, model_factory
 from experiments.harness.outputs import checkpoint_config, publish
+from experiments.harness.testnoise import KEY, correct_of, correct_record
 from experiments.sharing_emergence import figures, regime, tables
 from experiments.sharing_emergence.config import LABELS, MODELS, PRESETS
 from experiments.sharing_emergence.data import augmenter, load_digits, shifted_test
@@ -119,7 +123,10 @@ def _model_factory(spec: RunSpec, setting: Setting):
 
 
 def measure_seeds(spec: RunSpec, setting: Setting, make, trained, res) -> list[dict]:
-    """Per-seed measurements of one run's trained replicas."""
+    """Per-seed measurements of one run's trained replicas, each with its per-example
+    correctness on the (untranslated) test digits, packed under
+    :data:`experiments.harness.testnoise.KEY` (``test_acc``'s intervals over seeds and
+    test examples)."""
     cfg, data = setting.cfg, setting.data_for(spec)
     sgd = MODELS[spec.key][1] == "sgd"
     x_shifted = shifted_test(data, cfg.test_shift, shuffled=spec.shuffled, side=cfg.side)
@@ -130,8 +137,10 @@ def measure_seeds(spec: RunSpec, setting: Setting, make, trained, res) -> list[d
                            probe=data["x_test"][:cfg.probe_examples], x_shifted=x_shifted,
                            y_test=data["y_test"], equivariance_shifts=cfg.equivariance_shifts,
                            power_fraction=cfg.power_fraction)
+        correct = correct_of(model, data["x_test"], data["y_test"])
         out.append({"seed": seed, "test_acc": float(r["final"]["test_acc"]),
-                    "train_acc": float(r["final"]["train_acc"]), **m})
+                    "train_acc": float(r["final"]["train_acc"]), KEY: correct_record(correct),
+                    **m})
     return out
 
 
@@ -162,12 +171,14 @@ def train_run(spec: RunSpec, setting: Setting) -> dict:
                                config=tcfg,
                                augment=augmenter(spec.shift, shuffled=spec.shuffled,
                                                  side=cfg.side))
+    train_seconds = time.perf_counter() - t0
     per_seed = measure_seeds(spec, setting, make, trained, res)
     entry = {"key": spec.key, "label": spec.label, "run_name": spec.run_name,
              "shift": spec.shift, "shuffled": spec.shuffled, "optimizer": opt_desc,
              "parameters": models.count_params(probe), "seeds": setting.seeds,
              "per_seed": per_seed, "stats": tables.summarize_seeds(per_seed),
-             "wall_time": time.perf_counter() - t0, "device": res["per_seed"][0]["device"]}
+             "wall_time": time.perf_counter() - t0, "train_seconds": train_seconds,
+             "device": res["per_seed"][0]["device"]}
     if spec.key == "s-fc-blasso" and not spec.shuffled and spec.shift in (
             min(cfg.shifts), max(cfg.shifts)):
         entry["power_curve"] = power_curve(trained[0], setting)

@@ -9,6 +9,16 @@ fixed test set), Holm-adjusted within each family (:func:`jaxcnn.stats.holm`):
 * ``vs S-LOCAL``: β-LASSO(s) − S-LOCAL(s); ``vs S-FC SGD``: β-LASSO(s) − S-FC SGD(s);
 * ``control``: shuffled β-LASSO(s) − shuffled β-LASSO(0), and β-LASSO(s) − shuffled(s).
 
+Test accuracy (``test_acc``, on the untranslated test digits) is also compared over seeds
+*and* test examples (``"crossed"``: :func:`experiments.harness.testnoise.crossed_cells` of
+the per-example correctness each seed stores under
+:data:`experiments.harness.testnoise.KEY`; it includes the test set's own sampling
+error), Holm-adjusted within the same family, in which that comparison's crossed p-value
+takes the place of its seed-only one. The metrics of the weights (sharing, locality,
+equivariance, ...) involve no test labels, and the shifted test accuracy has no stored
+correctness: for them the seed-only interval is the one; the table shows "–" in the
+crossed columns, as it does for results written before correctness was stored.
+
 "sharing" is the unclipped calibrated score ``(S − S₀) / (1 − S₀)`` (0 = its permutation
 null, 1 = a convolution; negative possible).
 
@@ -22,9 +32,11 @@ shuffled control's score stays within ±0.1 of 0. If the power is below 0.8 the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from experiments.harness.tables import format_table
+from experiments.harness.testnoise import CI_COLUMN, P_COLUMN, correct_matrix, crossed_cells
 from jaxcnn import stats
 
 __all__ = ["COMPARED", "SEED_METRICS", "comparisons", "criterion", "print_summary",
@@ -67,7 +79,11 @@ def _values(entry: Mapping, metric: str) -> list:
 
 
 def summarize_seeds(per_seed: Sequence[Mapping]) -> dict:
-    """``{metric: {"mean", "std", "n"} or None}`` over the seeds where it is defined."""
+    """``{metric: {"mean", "std", "n"} or None}`` over the seeds where it is defined.
+
+    Only the :data:`SEED_METRICS` are read: other keys of a seed entry (its packed
+    per-example correctness, :data:`experiments.harness.testnoise.KEY`) are left alone.
+    """
     out = {}
     for name, path in SEED_METRICS.items():
         vals = [v for v in (_get(e, path) for e in per_seed) if v is not None]
@@ -96,25 +112,68 @@ def _pairs(runs, cfg):
 
 
 def comparisons(runs: Sequence[Mapping], cfg) -> list[dict]:
-    """Every paired comparison, with Holm-adjusted p-values within its family."""
+    """Every paired comparison, with Holm-adjusted p-values within its family.
+
+    Returns:
+        One dict per (pair, metric) with both runs' values on at least 2 seeds:
+        ``family``, ``a``, ``b``, ``shift``, ``a_run``, ``b_run``, ``metric``, the
+        :func:`jaxcnn.stats.paired_difference` keys (over seeds), ``p_holm`` and
+        ``significant``; for ``test_acc`` with per-example correctness stored in both
+        runs also ``crossed``: the difference over seeds and test examples
+        (:func:`crossed_cells`, with its ``p_holm`` and ``significant`` within the
+        family, the crossed p standing in for the seed-only one).
+    """
     cfg = cfg if isinstance(cfg, Mapping) else vars(cfg)
     rows = []
     for family, a, b in _pairs(runs, cfg):
         for metric in COMPARED:
-            va, vb = _values(a, metric), _values(b, metric)
-            keep = [i for i, (x, y) in enumerate(zip(va, vb)) if x is not None and y is not None]
-            if len(keep) < 2:
-                continue
-            d = stats.paired_difference([va[i] for i in keep], [vb[i] for i in keep])
-            rows.append({"family": family, "a": _name(a), "b": _name(b), "shift": a["shift"],
-                         "a_run": _ident(a), "b_run": _ident(b), "metric": metric, **d})
-    for family in dict.fromkeys(r["family"] for r in rows):
-        members = [r for r in rows if r["family"] == family and r["p_value"] == r["p_value"]]
-        if members:
-            h = stats.holm([r["p_value"] for r in members])
-            for r, p, rej in zip(members, h["p_adjusted"], h["reject"]):
-                r.update(p_holm=p, significant=rej)
+            row = _compare(a, b, metric)
+            if row is not None:
+                rows.append({"family": family, "a": _name(a), "b": _name(b),
+                             "shift": a["shift"], "a_run": _ident(a), "b_run": _ident(b),
+                             "metric": metric, **row})
+    for r, h in zip(rows, _holm_by_family(rows, lambda r: r["p_value"])):
+        if h is not None:
+            r.update(p_holm=h[0], significant=h[1])
+    for r, h in zip(rows, _holm_by_family(rows, _crossed_p)):
+        if h is not None and "crossed" in r:
+            r["crossed"].update(p_holm=h[0], significant=h[1])
     return rows
+
+
+def _compare(a: Mapping, b: Mapping, metric: str) -> dict | None:
+    """``a − b`` in ``metric`` over the seeds where both are defined (``None``: < 2),
+    with ``crossed`` for test accuracy when both runs stored per-example correctness."""
+    va, vb = _values(a, metric), _values(b, metric)
+    keep = [i for i, (x, y) in enumerate(zip(va, vb)) if x is not None and y is not None]
+    if len(keep) < 2:
+        return None
+    out = stats.paired_difference([va[i] for i in keep], [vb[i] for i in keep])
+    if metric == "test_acc":
+        ca, cb = correct_matrix(a["per_seed"]), correct_matrix(b["per_seed"])
+        if ca is not None and cb is not None and ca.shape == cb.shape:
+            out["crossed"] = crossed_cells(ca[keep], cb[keep])
+    return out
+
+
+def _crossed_p(row: Mapping) -> float:
+    """A comparison's p-value in the crossed family: over seeds and test examples where
+    it has one, else over seeds."""
+    return row["crossed"]["p_value"] if "crossed" in row else row["p_value"]
+
+
+def _holm_by_family(rows: Sequence[Mapping], p_of) -> list[tuple[float, bool] | None]:
+    """``(Holm-adjusted p, rejected at 5%)`` of each row within its family, over the
+    family's rows with a finite ``p_of(row)`` (``None`` for the others)."""
+    out = [None] * len(rows)
+    for family in dict.fromkeys(r["family"] for r in rows):
+        idx = [i for i, r in enumerate(rows) if r["family"] == family
+               and math.isfinite(p_of(r))]
+        if idx:
+            h = stats.holm([p_of(rows[i]) for i in idx])
+            for i, p, rej in zip(idx, h["p_adjusted"], h["reject"]):
+                out[i] = (float(p), bool(rej))
+    return out
 
 
 def _ident(entry: Mapping) -> list:
@@ -218,18 +277,39 @@ SHOWN = {"dose": ("sharing", "equivariance", "calibrated_locality", "test_acc_sh
          "control": ("sharing", "equivariance")}
 
 
+#: Columns of the seed-only interval and its Holm-adjusted p / decision (within the family).
+SEED_CI, SEED_P, SEED_SIGNIFICANT = ("difference [95% CI, seeds]", "p (Holm, seeds)",
+                                     "significant (seeds)")
+
+
 def comparison_rows(rows: Sequence[Mapping], shown: Mapping = SHOWN) -> list:
-    """The comparisons table (Holm-adjusted p within each family, over every metric)."""
+    """The comparisons table: the 95% t interval over seeds and its Holm-adjusted p
+    (within the family, over every metric), and for test accuracy the 95% interval over
+    seeds and test examples with its Holm-adjusted p (:data:`CI_COLUMN`,
+    :data:`P_COLUMN`; "–" for the other metrics and for results without per-example
+    correctness)."""
     out = []
     for r in rows:
         if r["metric"] not in shown.get(r["family"], ()):
             continue
         out.append({"family": r["family"], "comparison": f"{r['a']} − {r['b']}",
                     "metric": r["metric"], "n": r["n"],
-                    "difference [95% CI]": stats.format_ci(r, digits=3),
-                    "p (Holm)": stats.format_p(r["p_holm"]) if "p_holm" in r else "–",
-                    "significant": "yes" if r.get("significant") else "no"})
+                    SEED_CI: stats.format_ci(r, digits=3),
+                    SEED_P: stats.format_p(r["p_holm"]) if "p_holm" in r else "–",
+                    SEED_SIGNIFICANT: "yes" if r.get("significant") else "no",
+                    **_crossed_columns(r.get("crossed"))})
     return out
+
+
+def _crossed_columns(crossed: Mapping | None) -> dict:
+    """:data:`CI_COLUMN` (the interval only: the seed-only column shows the same mean)
+    and :data:`P_COLUMN` of a stored ``crossed`` difference; "–" without one."""
+    if crossed is None:
+        return {CI_COLUMN: "–", P_COLUMN: "–"}
+    text = stats.format_ci(crossed, digits=3)
+    p = crossed.get("p_holm")
+    return {CI_COLUMN: text[text.index("["):] if "[" in text else text,
+            P_COLUMN: "–" if p is None else stats.format_p(p)}
 
 
 def regime_text(results: Mapping) -> str:
