@@ -23,8 +23,8 @@ Significance within a table: each comparison's two-sided ``p_value``
 controls the family-wise error rate over the table's family of comparisons.
 :func:`describe` gives the one sentence a report prints for each method.
 
-* :func:`t_quantile`, :func:`t_cdf`, :func:`t_two_sided_p` -- Student's t, accurate to
-  ~1e-9 for any ``df > 0`` (:mod:`jaxcnn.stats.tdist`).
+* :func:`t_quantile`, :func:`t_cdf`, :func:`t_two_sided_p` -- Student's t for any
+  ``df > 0`` (validated wrappers of :data:`scipy.stats.t`, :mod:`jaxcnn.stats.tdist`).
 * :func:`format_mean_std`, :func:`format_ci`, :func:`format_p` -- table cells.
 
 Example:
