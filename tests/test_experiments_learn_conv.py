@@ -186,7 +186,8 @@ def test_learn_conv_smoke_prints_table(capsys, tmp_path, learn_conv_out):
     text = format_table(rows)
     assert "test accuracy" in text and "locality" in text and "IPR" in text
     tables = learn_conv_tables.report_tables(returned)
-    assert set(tables) == {"learn_conv.main", "learn_conv.comparisons"}
+    # the default (and so smoke) preset states λ in gradient units: a regime table
+    assert set(tables) == {"learn_conv.main", "learn_conv.comparisons", "learn_conv.regime"}
     assert tables["learn_conv.main"] == text and "±" in text
     assert "95% CI" in tables["learn_conv.comparisons"]
 
@@ -508,6 +509,63 @@ def test_default_preset_on_the_digits_is_in_gradient_units():
         assert {k: getattr(cfg, k) for k in DIGITS_REGIME} == DIGITS_REGIME
     assert presets_for("mnist1d")["default"] == LC_PRESETS["default"]
     assert presets_for("mnist")["paper"] == LC_PRESETS["paper"]
+
+
+def test_default_preset_on_mnist1d_is_in_gradient_units_and_paper_is_absolute():
+    cfg = LC_PRESETS["default"]
+    assert (cfg.l1_scale, cfg.l1_first, cfg.l1_rest, cfg.beta) == ("gradient", 1.0, 0.25, 2.0)
+    assert {a for a, _ in cfg.sweep} == {0.5, 2.0, 5.0}  # both sides of the rule's pick
+    assert LC_PRESETS["paper"].l1_scale == "absolute" and LC_PRESETS["paper"].l1_first == 1e-5
+
+
+def _blasso_entry(multiple, unit, *, dead, taps, cal, acc=0.8):
+    stat = lambda v: {"mean": v, "std": 0.0, "n": 3}  # noqa: E731
+    return {"key": "s-fc-blasso", "status": "ok", "optimizer": {"l1_first": multiple * unit},
+            "first_layer": {"window": [9]},
+            "stats": {"dead_fraction": stat(dead), "taps_median": stat(taps),
+                      "calibrated_locality": stat(cal), "test_acc": stat(acc)}}
+
+
+def _rule_results(preset_multiple, points, unit=2e-3):
+    entries = [_blasso_entry(m, unit, **kw) for m, kw in points]
+    main = next(e for e, (m, _) in zip(entries, points) if m == preset_multiple)
+    return {"regime": {"unit": unit, "l1_first_multiple": preset_multiple},
+            "models": [{"key": "s-conv", "status": "ok"}, main],
+            "sweep": [e for e in entries if e is not main]}
+
+
+def test_lambda_rule_picks_from_the_runs_own_points():
+    points = [(0.5, dict(dead=0.0, taps=15.0, cal=0.08)),   # too many taps, not local
+              (1.0, dict(dead=0.0, taps=6.0, cal=0.22)),    # localises, most taps
+              (2.0, dict(dead=0.3, taps=2.0, cal=0.33)),    # localises, fewer taps
+              (5.0, dict(dead=0.95, taps=4.0, cal=0.48))]   # dead
+    rule = learn_conv_tables.lambda_rule(_rule_results(1.0, points))
+    # window 9: taps gate 0.4-1.6 windows = 3.6-14.4
+    assert rule["gates"] == {"max_dead": 0.5, "min_taps": pytest.approx(3.6),
+                             "max_taps": pytest.approx(14.4), "min_locality": 0.5}
+    assert rule["multiple"] == 1.0 and rule["agrees"] and not rule["gates_met"]
+    assert "localise" in rule["rule"]
+    assert [p["multiple"] for p in rule["points"]] == [0.5, 1.0, 2.0, 5.0]
+    # a point meeting every gate wins over the localising ones
+    points.append((1.5, dict(dead=0.1, taps=5.0, cal=0.6)))
+    rule = learn_conv_tables.lambda_rule(_rule_results(1.0, points))
+    assert rule["multiple"] == 1.5 and rule["gates_met"] and not rule["agrees"]
+    regime = {"unit": 2e-3, "gradient": {"quantiles": {"0.9": 1.0, "0.99": 2.0},
+                                         "init_std": 0.16},
+              "l1_first": 2e-3, "l1_first_multiple": 1.0, "l1_rest": 5e-4,
+              "l1_rest_multiple": 0.25, "threshold": 4e-3, "shrinkage_over_init_std": 2.7}
+    row = learn_conv_tables.regime_rows(regime, rule)[0]
+    assert row["rule's λ₁ (of the run's λ points)"] == "1.5x (≠ λ₁)"
+    assert learn_conv_tables.regime_rows(regime)[0][
+        "rule's λ₁ (of the run's λ points)"] == "–"
+
+
+def test_lambda_rule_needs_gradient_units_and_two_points():
+    points = [(1.0, dict(dead=0.0, taps=6.0, cal=0.22)), (2.0, dict(dead=0.3, taps=2.0, cal=0.3))]
+    res = _rule_results(1.0, points)
+    assert learn_conv_tables.lambda_rule({**res, "regime": None}) is None
+    assert learn_conv_tables.lambda_rule({**res, "sweep": []}) is None
+    assert learn_conv_tables.lambda_rule(res)["multiple"] == 1.0
 
 
 def test_sharing_view_caps_large_layers_to_live_units(monkeypatch):

@@ -12,10 +12,12 @@ is rendered from (:func:`report_tables`). The figures are drawn from the results
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
+from experiments.harness.regime import Gates, choose_multiple
 from experiments.harness.tables import format_table
 from experiments.harness.testnoise import (CI_COLUMN, P_COLUMN, correct_matrix, crossed_cells,
                                            family_cells)
@@ -24,7 +26,7 @@ from jaxcnn import stats
 NAME = "learn_conv"
 
 __all__ = ["SUMMARY_METRICS", "COMPARISONS", "summarize_seeds", "aggregate_entry",
-           "table_rows", "regime_rows", "comparisons", "comparison_rows", "results_stem", "report_tables",
+           "table_rows", "regime_rows", "lambda_rule", "RULE_GATES", "comparisons", "comparison_rows", "results_stem", "report_tables",
            "chance_note"]
 
 
@@ -205,16 +207,64 @@ def results_stem(dataset: str) -> str:
     return NAME if dataset == "mnist1d" else f"{NAME}_{dataset}"
 
 
-def regime_rows(regime: dict) -> list[dict]:
-    """One row: the β-LASSO regime of a run whose λ is in gradient units."""
+#: The gates of the λ rule (:func:`experiments.harness.regime.choose_multiple`) with the
+#: taps in units of the window's size: sharing_emergence's gates (10-40 taps of a 5x5
+#: window, dead < 0.5, calibrated locality >= 0.5) for any window.
+RULE_GATES = {"max_dead": 0.5, "min_taps": 0.4, "max_taps": 1.6, "min_locality": 0.5}
+
+
+def lambda_rule(results: dict) -> dict | None:
+    """The λ the rule of ``sharing_emergence`` picks from this run's own β-LASSO λ
+    points (the main λ and the sweep, means over seeds), or ``None`` (λ not in gradient
+    units, or fewer than two points).
+
+    Returns:
+      ``{"gates", "points": [{"multiple", "dead_fraction", "taps_median",
+      "calibrated_locality", "test_acc", "gates"}], "multiple", "rule", "gates_met",
+      "preset_multiple", "agrees"}``.
+    """
+    regime = results.get("regime")
+    entries = [e for e in results.get("models", []) + (results.get("sweep") or [])
+               if e["key"] == "s-fc-blasso" and e.get("status", "ok") == "ok"
+               and e.get("first_layer")]
+    if not regime or len(entries) < 2:
+        return None
+    taps = int(np.prod(entries[0]["first_layer"]["window"]))
+    gates = Gates(RULE_GATES["max_dead"], RULE_GATES["min_taps"] * taps,
+                  RULE_GATES["max_taps"] * taps, RULE_GATES["min_locality"])
+    rows = []
+    for e in entries:
+        st = e["stats"]
+        mean = {k: (st.get(k) or {}).get("mean") for k in
+                ("dead_fraction", "taps_median", "calibrated_locality", "test_acc")}
+        if mean["dead_fraction"] is None or mean["taps_median"] is None:
+            continue
+        rows.append({"multiple": round(e["optimizer"]["l1_first"] / regime["unit"], 6),
+                     "lambda": e["optimizer"]["l1_first"], **mean})
+    if len(rows) < 2:
+        return None
+    choice = choose_multiple(rows, gates)
+    preset = regime["l1_first_multiple"]
+    return {"gates": dataclasses.asdict(gates), "points": sorted(rows, key=lambda r: r["multiple"]), "multiple": choice["multiple"],
+            "rule": choice["rule"], "gates_met": choice["gates_met"],
+            "preset_multiple": preset, "agrees": bool(np.isclose(choice["multiple"], preset))}
+
+
+def regime_rows(regime: dict, rule: dict | None = None) -> list[dict]:
+    """One row: the β-LASSO regime of a run whose λ is in gradient units, and the λ the
+    rule of ``sharing_emergence`` picks from the run's own λ points (:func:`lambda_rule`;
+    "–" without a sweep)."""
     q = regime["gradient"]["quantiles"]
+    picks = "–" if rule is None else (f"{rule['multiple']:g}x" +
+                                      (" (= λ₁)" if rule["agrees"] else " (≠ λ₁)"))
     return [{"gradient scale (median, init)": f"{regime['unit']:.3g}",
              "gradient p90 / p99": f"{q['0.9']:.3g} / {q['0.99']:.3g}",
              "std(W₁) at init": f"{regime['gradient']['init_std']:.3g}",
              "λ₁ (x median)": f"{regime['l1_first']:.3g} ({regime['l1_first_multiple']:g}x)",
              "λ later (x median)": f"{regime['l1_rest']:.3g} ({regime['l1_rest_multiple']:g}x)",
              "threshold β·λ₁": f"{regime['threshold']:.3g}",
-             "λ₁ Σ η / std(W₁)": f"{regime['shrinkage_over_init_std']:.2f}"}]
+             "λ₁ Σ η / std(W₁)": f"{regime['shrinkage_over_init_std']:.2f}",
+             "rule's λ₁ (of the run's λ points)": picks}]
 
 
 def report_tables(results: dict) -> dict[str, str]:
@@ -224,7 +274,8 @@ def report_tables(results: dict) -> dict[str, str]:
     stem = results_stem(results["dataset"])
     tables = {f"{stem}.main": format_table(table_rows(results["models"]))}
     if results.get("regime"):
-        tables[f"{stem}.regime"] = format_table(regime_rows(results["regime"]))
+        tables[f"{stem}.regime"] = format_table(regime_rows(results["regime"],
+                                                            lambda_rule(results)))
     if results.get("comparisons"):
         tables[f"{stem}.comparisons"] = format_table(comparison_rows(results["comparisons"]))
     if results.get("sweep"):

@@ -2,9 +2,12 @@
 
 Every run takes the same number of optimizer steps (``epochs`` passes over the largest
 training set): smaller sets are repeated to that size, so all runs of one model have the
-same shapes and share one compilation. The β-LASSO settings are those of
-``experiments.learn_conv.config``'s default preset (see its docstring for why λ is
-~100x the paper's on a CPU budget).
+same shapes and share one compilation. β-LASSO: λ₁ = 3e-3 (absolute), which at α = 8 is
+≈ 1.2x the S-FC first layer's median ``|∂L/∂W₁|`` at initialisation on the full training
+set (2.5e-3, measured with :func:`experiments.harness.regime.gradient_scale`) — between
+the 1x that ``experiments.learn_conv``'s λ map picks on MNIST-1D and the 1.5x where its
+units are still alive (see its config's docstring); β = 2 puts the threshold β·λ₁ at
+3.8% of ``std(W₁)`` ≈ 0.16 (the paper: 2.8%).
 """
 
 from __future__ import annotations

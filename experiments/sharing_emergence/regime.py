@@ -31,14 +31,11 @@ from jaxcnn import metrics, models
 from jaxcnn.train import TrainConfig, steps_per_epoch, train
 
 from experiments.harness.nets import make_optimizer
-from experiments.harness.regime import cumulative_lr, gradient_scale
+from experiments.harness.regime import (LOCALISES, Gates, choose_multiple, cumulative_lr,
+                                        gradient_scale)
 
-__all__ = ["LOCALISES", "choose_lambda", "cumulative_lr", "gradient_scale", "lambda_map"]
-
-#: Calibrated locality from which a λ "localises" (the fallback rule of choose_lambda).
-LOCALISES = 0.1
-#: The chosen λ's census entries copied into the results.
-PICKED = ("dead_fraction", "taps_median", "calibrated_locality", "test_acc", "lambda_sum_lr")
+__all__ = ["LOCALISES", "choose_lambda", "cumulative_lr", "gates", "gradient_scale",
+           "lambda_map"]
 
 
 def _census(model, cfg, key) -> dict:
@@ -88,31 +85,13 @@ def _fmt(v) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
-def gates(row: dict, cfg) -> dict[str, bool]:
-    """Which gates a final census row meets."""
-    cal = row.get("calibrated_locality")
-    return {"dead": row["dead_fraction"] < cfg.max_dead,
-            "taps": cfg.min_taps <= row["taps_median"] <= cfg.max_taps,
-            "locality": cal is not None and cal >= cfg.min_locality}
+def gates(cfg) -> Gates:
+    """The study's gates (``max_dead``, ``min_taps``, ``max_taps``, ``min_locality``)."""
+    return Gates(cfg.max_dead, cfg.min_taps, cfg.max_taps, cfg.min_locality)
 
 
 def choose_lambda(rows: list[dict], cfg) -> dict:
-    """The dose study's λ from the map's final censuses (the rule of the module doc)."""
+    """The dose study's λ from the map's final censuses
+    (:func:`experiments.harness.regime.choose_multiple` with :func:`gates`)."""
     final = [r for r in rows if r["epoch"] == max(x["epoch"] for x in rows)]
-    for r in final:
-        r["gates"] = gates(r, cfg)
-    passing = [r for r in final if all(r["gates"].values())]
-    localising = [r for r in final if r["gates"]["dead"] and
-                  (r.get("calibrated_locality") or -1) >= LOCALISES]
-    if passing:
-        pick, rule = max(passing, key=lambda r: r["taps_median"]), "meets every gate"
-    elif localising:
-        pick = max(localising, key=lambda r: r["taps_median"])
-        rule = (f"no λ meets every gate; the most taps among those that localise "
-                f"(calibrated locality >= {LOCALISES}, dead < {cfg.max_dead})")
-    else:
-        pick = max(final, key=lambda r: r.get("calibrated_locality") or -1)
-        rule = "no λ localises; the highest calibrated locality"
-    census = {k: pick.get(k) for k in PICKED}
-    return {"lambda": pick["lambda"], "multiple": pick["multiple"], "rule": rule,
-            "gates_met": bool(passing), "census": census}
+    return choose_multiple(final, gates(cfg))
