@@ -201,6 +201,7 @@ def test_first_layer_metrics_compile_once_per_shape():
         measures.first_layer_metrics(make(2), 9, power=True)  # dense: every unit live
     assert compiles == [], f"{len(compiles)} compilations on a second layer of one shape"
     assert again["dead_units"] > 0 and again["sharing_power"] is None
+    assert again["sharing_power_jitter"] is None and first["sharing_power_jitter"] is not None
     for out in (first, again, first["change"]):
         u = out["sharing_unclipped"]
         if "weight_sharing" in out:  # the clipped score of the same statistics
@@ -225,6 +226,10 @@ def test_calibrated_metrics_are_the_public_metrics():
     assert got["sharing_units_measured"] == int(np.any(w != 0, axis=0).sum())
     assert got["sharing_power"] == M.sharing_power(
         w, shape, win, fractions=(measures.POWER_FRACTION,), key=k3).detection[0]
+    jittered = M.sharing_power(w, shape, win, fractions=(measures.POWER_FRACTION,), key=k3,
+                               noise=measures.POWER_JITTER).detection[0]
+    assert got["sharing_power_jitter"] == jittered
+    assert got["sharing_power_jitter"] <= got["sharing_power"]  # jitter hides sharing
 
 
 def test_sharing_view_host_and_device_columns_agree(monkeypatch):

@@ -87,6 +87,10 @@ def alive_units(w: jax.Array) -> np.ndarray:
 
 #: Planted shared fraction whose detection rate is reported as the sharing score's power.
 POWER_FRACTION = 0.25
+#: Relative per-tap jitter of the planted copies of the second power figure
+#: (``sharing_power_jitter``): learned sharing is approximate, and a power measured on
+#: exact copies alone overstates what the score would see.
+POWER_JITTER = 0.1
 #: Layers with more units than this have their sharing score and its power measured on
 #: this many live units drawn at random (the score's cost grows as units²; a 28x28 S-FC
 #: with α = 16 has 3,136 units, whose power takes ~10x longer than on 1,024).
@@ -135,8 +139,9 @@ def calibrated_metrics(w: jax.Array, in_shape, window, *, periodic: bool, power:
     """The census and calibrated metrics of a dense layer (every unit passed, so one
     compilation per shape): dead fraction, median taps per live unit, mean calibrated
     locality, the unclipped sharing score ``(S − S₀) / (1 − S₀)``, and (``power``) the
-    detection rate of :data:`POWER_FRACTION` planted shared units at this sparsity.
-    Sharing and its power are measured on :func:`sharing_view` (at most
+    detection rate of :data:`POWER_FRACTION` planted shared units at this sparsity, as
+    exact copies (``sharing_power``) and with :data:`POWER_JITTER` relative jitter per
+    tap (``sharing_power_jitter``). Sharing and its power are measured on :func:`sharing_view` (at most
     :data:`MAX_SHARING_UNITS` live units; ``sharing_units_measured`` says how many), by
     one compiled program whether the power is wanted or not
     (:func:`jaxcnn.metrics.power.sharing_stats_and_power`)."""
@@ -159,9 +164,12 @@ def _calibrated(w, in_shape, window, *, periodic, power, key) -> tuple[dict, flo
                                    if np.isfinite(cal).any() else None),
            "sharing_unclipped": _nan_to_none(float(st.unclipped)),
            "sharing_units": int(st.units), "sharing_units_measured": measured,
-           "sharing_power": None}
+           "sharing_power": None, "sharing_power_jitter": None}
     if power:
         out["sharing_power"] = float(p.detection[0])
+        jittered = metrics.sharing_power(ws, in_shape, window, fractions=(POWER_FRACTION,),
+                                         periodic=periodic, key=k3, noise=POWER_JITTER)
+        out["sharing_power_jitter"] = float(jittered.detection[0])
     return out, _nan_to_none(float(st.score))
 
 
@@ -229,7 +237,7 @@ def first_layer_metrics(model: nnx.Module, kernel_size: int, *, periodic: bool =
     if n_alive == 0:
         out.update(weight_sharing=None, dead_fraction=1.0, taps_median=None,
                    calibrated_locality=None, sharing_unclipped=None, sharing_units=0,
-                   sharing_power=None)
+                   sharing_power=None, sharing_power_jitter=None)
         return out
     cal, out["weight_sharing"] = _calibrated(wh, in_shape, window, periodic=periodic,
                                              power=power, key=key)

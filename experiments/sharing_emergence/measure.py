@@ -10,7 +10,8 @@
   alike than the null), with its terms ``S``, ``S₀``, ``S − S₀``
   (:func:`jaxcnn.metrics.weight_sharing_stats`), the sharing score's power at
   this sparsity (:func:`jaxcnn.metrics.sharing_power`: the detection rate of
-  ``power_fraction`` planted copies) and the translation equivariance of the layer's
+  ``power_fraction`` planted copies, exact and with
+  :data:`experiments.harness.measures.POWER_JITTER` relative jitter per tap) and the translation equivariance of the layer's
   pre-activations on test digits (:func:`jaxcnn.metrics.translation_equivariance`).
 
 SGD first layers stay close to their initialisation, so for them the same measures are
@@ -26,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from experiments.harness.measures import POWER_JITTER
 from jaxcnn import metrics, models
 
 __all__ = ["accuracy", "layer_measures", "model_measures"]
@@ -39,7 +41,8 @@ def _finite(v) -> float | None:
 #: The unit metrics of :func:`layer_measures` (``None`` with fewer than 2 live units).
 UNIT_METRICS = ("locality", "calibrated_locality", "sharing", "sharing_difference",
                 "sharing_S", "sharing_S0",
-                "sharing_units", "sharing_power", "equivariance", "equivariance_by_shift")
+                "sharing_units", "sharing_power", "sharing_power_jitter", "equivariance",
+                "equivariance_by_shift")
 
 
 def _linear(w):
@@ -72,6 +75,9 @@ def layer_measures(w, in_shape, window, *, key: jax.Array, probe: np.ndarray,
     power = metrics.sharing_power(wj, in_shape, window, fractions=(power_fraction,),
                                   key=keys[2])
     out["sharing_power"] = _finite(power.detection[0])
+    jittered = metrics.sharing_power(wj, in_shape, window, fractions=(power_fraction,),
+                                     key=keys[2], noise=POWER_JITTER)
+    out["sharing_power_jitter"] = _finite(jittered.detection[0])
     equi = np.asarray(metrics.translation_equivariance(
         _linear(wj), jnp.asarray(probe), shifts=tuple(equivariance_shifts), key=keys[3]))
     out["equivariance_by_shift"] = [_finite(v) for v in equi]

@@ -52,6 +52,7 @@ SEED_METRICS = {
     "locality": ("first_layer", "locality"),
     "calibrated_locality": ("first_layer", "calibrated_locality"),
     "sharing": ("first_layer", "sharing"), "sharing_power": ("first_layer", "sharing_power"),
+    "sharing_power_jitter": ("first_layer", "sharing_power_jitter"),
     "equivariance": ("first_layer", "equivariance"),
     "change_calibrated_locality": ("first_layer_change", "calibrated_locality"),
     "change_sharing": ("first_layer_change", "sharing"),
@@ -253,6 +254,7 @@ def dose_rows(runs: Sequence[Mapping]) -> list[dict]:
             "dead": _cell(e, "dead_fraction", 2), "taps / live unit": _cell(e, "taps_median", 1),
             "cal. locality": _cell(e, "calibrated_locality"),
             "sharing (unclipped)": _cell(e, "sharing"), "power": _cell(e, "sharing_power", 2),
+            "power (10% jitter)": _cell(e, "sharing_power_jitter", 2),
             "equivariance": _cell(e, "equivariance"),
             "W−W₀ sharing": _cell(e, "change_sharing") if change else "",
             "W−W₀ equivariance": _cell(e, "change_equivariance") if change else ""})
