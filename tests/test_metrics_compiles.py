@@ -225,9 +225,11 @@ def test_calibrated_metrics_are_the_public_metrics():
     assert got["sharing_units"] == int(st.units)
     assert got["sharing_units_measured"] == int(np.any(w != 0, axis=0).sum())
     assert got["sharing_power"] == M.sharing_power(
-        w, shape, win, fractions=(measures.POWER_FRACTION,), key=k3).detection[0]
+        w, shape, win, fractions=(measures.POWER_FRACTION,), key=k3,
+        draws=measures.POWER_DRAWS).detection[0]
     jittered = M.sharing_power(w, shape, win, fractions=(measures.POWER_FRACTION,), key=k3,
-                               noise=measures.POWER_JITTER).detection[0]
+                               noise=measures.POWER_JITTER,
+                               draws=measures.POWER_DRAWS).detection[0]
     assert got["sharing_power_jitter"] == jittered
     assert got["sharing_power_jitter"] <= got["sharing_power"]  # jitter hides sharing
 
