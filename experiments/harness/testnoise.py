@@ -41,6 +41,7 @@ from flax import nnx
 
 from experiments.harness.tables import holm_cells
 from jaxcnn import stats
+from jaxcnn.stats.checks import correctness
 from jaxcnn.train.steps import loss_and_correct
 from jaxcnn.validation import Text, check_int, check_number, error
 
@@ -59,22 +60,9 @@ _SQUARED = ("var_seed", "var_example", "var_residual")
 
 
 def _bool_vector(name: str, values: object) -> np.ndarray:
-    """``values`` as a 1-D bool array; only bools or 0/1 accepted."""
-    try:
-        arr = np.asarray(values)
-        if arr.dtype == object:
-            raise TypeError
-    except (TypeError, ValueError):
-        raise error(name, "a 1-D array of per-example correctness (bool or 0/1)",
-                    Text(type(values).__name__)) from None
-    if arr.ndim != 1:
-        raise error(name, "a 1-D array of per-example correctness (bool or 0/1)",
-                    Text(f"shape {arr.shape}"))
-    if arr.dtype != bool:
-        bad = np.flatnonzero((arr != 0) & (arr != 1))
-        if bad.size:
-            raise error(f"{name}[{bad[0]}]", "0 or 1 (wrong or right)", arr[bad[0]].item())
-    return arr.astype(bool)
+    """``values`` as a 1-D bool array; only bools or 0/1 accepted
+    (:func:`jaxcnn.stats.checks.correctness` with ``ndim=1``)."""
+    return correctness(name, values, ndim=1).astype(bool)
 
 
 def pack_correct(correct: object) -> str:

@@ -39,31 +39,36 @@ def finite_vector(name: str, values: object) -> np.ndarray:
     return arr
 
 
-def correctness(name: str, values: object, like: np.ndarray | None = None) -> np.ndarray:
-    """Per-example correctness ``(n_seeds, n_test)`` (bool or 0/1) as a float64 array.
+def correctness(name: str, values: object, like: np.ndarray | None = None, *,
+                ndim: int = 2) -> np.ndarray:
+    """Per-example correctness (bool or 0/1) as a float64 array.
 
-    Row ``s`` holds the test examples' correctness for seed ``s``; ``like`` (another
-    model's checked array) fixes the shape, for paired comparisons.
+    With ``ndim=2`` (the default): ``(n_seeds, n_test)``, row ``s`` the test examples'
+    correctness for seed ``s``, at least one of each; ``like`` (another model's checked
+    array) fixes the shape, for paired comparisons. With ``ndim=1``: one model's
+    ``(n_test,)`` vector (may be empty).
     """
-    what = "a 2-D (n_seeds, n_test) array of per-example correctness (bool or 0/1)"
+    what = ("a 2-D (n_seeds, n_test) array of per-example correctness (bool or 0/1)"
+            if ndim == 2 else "a 1-D array of per-example correctness (bool or 0/1)")
     try:
-        arr = np.asarray(values)
-        if arr.dtype == object:
+        raw = np.asarray(values)
+        if raw.dtype == object:
             raise TypeError
-        arr = arr.astype(np.float64)
+        arr = raw.astype(np.float64)
     except (TypeError, ValueError):
         raise error(name, what, Text(type(values).__name__)) from None
-    if arr.ndim != 2:
+    if arr.ndim != ndim:
         raise error(name, what, Text(f"shape {arr.shape}"))
-    if arr.size == 0:
+    if ndim == 2 and arr.size == 0:
         raise error(name, "at least 1 seed and 1 test example", Text(f"shape {arr.shape}"))
     if like is not None and arr.shape != like.shape:
         raise error(name, f"shape {like.shape} (the same seeds and test examples as "
                     "correct_a)", Text(f"shape {arr.shape}"))
     bad = np.argwhere((arr != 0.0) & (arr != 1.0))  # NaN compares unequal: caught here
     if bad.size:
-        s, t = (int(v) for v in bad[0])
-        raise error(f"{name}[{s}, {t}]", "0 or 1 (wrong or right)", float(arr[s, t]))
+        at = tuple(int(v) for v in bad[0])
+        raise error(f"{name}[{', '.join(map(str, at))}]", "0 or 1 (wrong or right)",
+                    raw[at].item())
     return arr
 
 
