@@ -36,6 +36,7 @@ from jaxcnn.io import write_json_atomic
 
 from benchmarks.train_suite import CompileTimer
 from experiments.harness.cli import RunOptions
+from experiments.harness.nets import model_factory
 from experiments.sharing_emergence import regime
 from experiments.sharing_emergence import run as study
 from experiments.sharing_emergence.config import MODELS, PRESETS
@@ -97,8 +98,9 @@ def main(argv=None) -> dict:
     options = RunOptions(name=study.NAME, preset=preset, out="/tmp", progress=False)
     setting = study.Setting(options, cfg, list(range(cfg.seeds)), load_digits(cfg.side),
                             load_digits(cfg.side, shuffled=True))
-    grad = regime.gradient_scale(study._model_factory(study.RunSpec("s-fc-blasso", 0),
-                                                      setting)(0), setting.data)
+    make_sfc = model_factory(MODELS["s-fc-blasso"][0], setting.in_shape, 10, alpha=cfg.alpha,
+                             kernel_size=cfg.kernel_size)
+    grad = regime.gradient_scale(make_sfc(0), setting.data)
     multiples = sorted(cfg.lambda_grid)
     setting.lam = grad["median"] * multiples[len(multiples) // 2]
     meta = {"date": datetime.date.today().isoformat(), "backend": jax.default_backend(),
