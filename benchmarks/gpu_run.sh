@@ -44,7 +44,7 @@ step() {  # step NAME TIMEOUT_S COMMAND...: run, log, keep going on failure
 }
 
 if [ "$TINY" = "--tiny" ]; then
-  step preflight 300 $PY -m benchmarks.preflight "$OUT" --cpu-ok || {
+  step preflight 900 $PY -m benchmarks.preflight "$OUT" --cpu-ok || {
     echo "preflight failed: see $OUT/preflight.log"; $PY -m benchmarks.gpu_report "$OUT"; exit 1; }
   step kernels 300 $PY -m benchmarks.run --suite gpu --only conv,local_conv --filter mnist1d \
     --repeats 1 --sample-ms 5 --out "$OUT/kernels.json"

@@ -20,7 +20,7 @@ def test_gpu_run_script_tiny_writes_one_json(tmp_path):
     out = tmp_path / "gpu"
     env = dict(os.environ, PYTHON=sys.executable, JAX_PLATFORMS="cpu")
     proc = subprocess.run(["bash", os.path.join(ROOT, "benchmarks", "gpu_run.sh"), str(out),
-                           "--tiny"], env=env, capture_output=True, text=True, timeout=600)
+                           "--tiny"], env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((out / "gpu_results.json").read_text())
     assert result["parts"]["preflight"]["passed"] is True
