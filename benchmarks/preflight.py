@@ -22,7 +22,6 @@ when everything passed, 1 otherwise.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import platform
@@ -30,6 +29,8 @@ import subprocess
 import sys
 import time
 import traceback
+
+from experiments.harness.provenance import package_versions
 
 #: Distributions whose versions are recorded; the last two must travel as wheels.
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "chex", "numpy",
@@ -44,13 +45,8 @@ CPU_TEST_SECONDS = 600
 
 
 def versions() -> dict:
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    """Python's version and every :data:`PACKAGES` distribution's (``None``: absent)."""
+    return {"python": platform.python_version(), **package_versions(PACKAGES)}
 
 
 def tiny_runs(out: str) -> list[tuple[str, list[str], object]]:
